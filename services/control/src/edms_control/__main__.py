@@ -1,0 +1,3 @@
+from edms_control.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""EDMS registry service."""

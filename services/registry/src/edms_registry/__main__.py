@@ -1,0 +1,3 @@
+from edms_registry.main import run
+
+run()

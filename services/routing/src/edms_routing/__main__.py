@@ -1,0 +1,3 @@
+from edms_routing.main import run
+
+run()

@@ -1,0 +1,3 @@
+from edms_search.main import run
+
+run()
