@@ -12,6 +12,8 @@ import pytest
 
 from edms_runtime.stack import EmbeddedPostgres, free_port
 
+from tests.infra import containers_requested, docker_unavailable_reason, postgres_container
+
 
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -19,6 +21,13 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("EDMS_DATABASE_URL")
     if configured:
         yield configured
+        return
+    if containers_requested():
+        reason = docker_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        with postgres_container() as url:
+            yield url
         return
     server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "pgdata", free_port())
     server.start()

@@ -6,6 +6,7 @@ Each test module that needs the running system gets its own database and its own
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 from edms_runtime.auth import issue_token
 from edms_runtime.settings import PlatformSettings
 from edms_runtime.stack import SERVICES, Stack, free_port
+from tests.infra import containers_requested, kafka_container
 from tests.support import Client
 
 
@@ -28,12 +30,20 @@ def database_url(server_url: str, name: str) -> str:
 def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole system: a fresh database, a fresh broker (unless EDMS_KAFKA_BOOTSTRAP), five services."""
     data_dir = tmp_path_factory.mktemp("edms")
+    with contextlib.ExitStack() as infra:
+        kafka = os.environ.get("EDMS_KAFKA_BOOTSTRAP") or None
+        if kafka is None and containers_requested():
+            kafka = infra.enter_context(kafka_container())
+        yield from _run_stack(data_dir, postgres_url, kafka)
+
+
+def _run_stack(data_dir: Path, postgres_url: str, kafka: str | None) -> Iterator[Stack]:
     system = Stack(
         data_dir=data_dir,
         ports={name: free_port() for name in SERVICES},
         kafka_port=free_port(),
         database_url=database_url(postgres_url, f"edms_{uuid.uuid4().hex[:10]}"),
-        kafka_bootstrap=os.environ.get("EDMS_KAFKA_BOOTSTRAP") or None,
+        kafka_bootstrap=kafka,
     )
     with system.running():
         yield system

@@ -254,6 +254,8 @@ def test_kill_9_of_the_registry_while_its_relay_publishes_loses_nothing(stack: S
 
 
 def test_broker_restart_loses_nothing(stack: Stack, clerk: Client) -> None:
+    if stack.broker is None:
+        pytest.skip("restarting the broker is done here only with the embedded broker (EDMS_KAFKA_BOOTSTRAP is set)")
     register_many(clerk, 100)
     wait_consistent(stack)
     stack.restart_broker()  # the local broker starts empty, with a new cluster id

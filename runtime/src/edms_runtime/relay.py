@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaProducer
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Notification
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
@@ -121,12 +122,15 @@ class OutboxRelay:
         self._stopping = False
 
     # -- position -----------------------------------------------------------------------------------------------
+    # The position is read before every batch and saved only if nobody moved it meanwhile, so `edms replay` (which
+    # resets it to 0) and a second replica of the service are both safe.
     def _load_position(self, current_cluster: str) -> int:
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT cluster_id, position FROM relay_position WHERE relay = %s", (self.name,)
             ).fetchone()
-        if row is None or row["cluster_id"] != current_cluster:
+            if row is not None and row["cluster_id"] == current_cluster:
+                return int(row["position"])
             if row is not None:
                 log.warning(
                     "relay %s: broker cluster changed (%s -> %s); republishing from the beginning",
@@ -134,15 +138,18 @@ class OutboxRelay:
                     row["cluster_id"],
                     current_cluster,
                 )
-            return 0
-        return int(row["position"])
+            conn.execute(
+                "INSERT INTO relay_position (relay, cluster_id, position) VALUES (%s, %s, 0) "
+                "ON CONFLICT (relay) DO UPDATE SET cluster_id = EXCLUDED.cluster_id, position = 0",
+                (self.name, current_cluster),
+            )
+        return 0
 
-    def _save_position(self, current_cluster: str, position: int) -> None:
+    def _save_position(self, current_cluster: str, expected: int, position: int) -> None:
         with self.pool.connection() as conn:
             conn.execute(
-                "INSERT INTO relay_position (relay, cluster_id, position) VALUES (%s, %s, %s) "
-                "ON CONFLICT (relay) DO UPDATE SET cluster_id = EXCLUDED.cluster_id, position = EXCLUDED.position",
-                (self.name, current_cluster, position),
+                "UPDATE relay_position SET position = %s WHERE relay = %s AND cluster_id = %s AND position = %s",
+                (position, self.name, current_cluster, expected),
             )
 
     # -- loop ---------------------------------------------------------------------------------------------------
@@ -171,7 +178,6 @@ class OutboxRelay:
         try:
             cluster = await cluster_id(producer.client)
             await ensure_topics(self.settings)
-            self.position = await asyncio.to_thread(self._load_position, cluster)
             self.connected = True
             loop = asyncio.get_running_loop()
             last_cluster_check = loop.time()
@@ -189,10 +195,12 @@ class OutboxRelay:
             self.connected = False
             await producer.stop()
 
+    def _next_batch(self, cluster: str) -> tuple[int, Sequence[Notification]]:
+        start = self._load_position(cluster)
+        return start, self.app.recorder.select_notifications(start + 1, self.settings.relay_batch_size)
+
     async def _publish_batch(self, producer: AIOKafkaProducer, cluster: str) -> int:
-        notifications = await asyncio.to_thread(
-            self.app.recorder.select_notifications, self.position + 1, self.settings.relay_batch_size
-        )
+        start, notifications = await asyncio.to_thread(self._next_batch, cluster)
         if not notifications:
             return 0
         futures = []
@@ -209,7 +217,7 @@ class OutboxRelay:
             )
         await asyncio.gather(*futures)
         last = notifications[-1].id
-        await asyncio.to_thread(self._save_position, cluster, last)
+        await asyncio.to_thread(self._save_position, cluster, start, last)
         self.position = last
         PUBLISHED.labels(self.name).inc(len(futures))
         POSITION.labels(self.name).set(last)
