@@ -85,7 +85,7 @@ class ServiceParts:
     def ready(self) -> dict[str, bool]:
         checks = {"database": ping(self.pool)}
         if self.relay is not None:
-            checks["relay"] = self.relay.connected
+            checks["relay"] = self.relay.connected or self.relay.standby
         if self.consumer is not None:
             checks["consumer"] = self.consumer.running
         return checks

@@ -56,7 +56,7 @@ async def ensure_topics(settings: PlatformSettings, topics: tuple[Topic, ...] = 
         created: list[str] = []
         for topic in missing:
             try:
-                await admin.create_topics([NewTopic(topic.name, topic.partitions, 1)])
+                await admin.create_topics([NewTopic(topic.name, topic.partitions, settings.kafka_replication_factor)])
                 created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass

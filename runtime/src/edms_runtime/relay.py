@@ -118,6 +118,7 @@ class OutboxRelay:
         self.settings = settings
         self.position = 0
         self.connected = False
+        self.standby = False
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -153,16 +154,18 @@ class OutboxRelay:
             )
 
     # -- loop ---------------------------------------------------------------------------------------------------
-    def notify(self) -> None:
-        """Wake the relay now (called after a local save, or by LISTEN/NOTIFY)."""
-        self._wakeup.set()
-
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen(), name=f"{self.name}-listen")
         try:
             while not self._stopping:
                 try:
-                    await self._session()
+                    async with await psycopg.AsyncConnection.connect(
+                        self.settings.database_url, autocommit=True
+                    ) as leader:
+                        if await self._lead(leader):
+                            await self._session(leader)
+                        else:
+                            await asyncio.sleep(2.0)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -172,7 +175,14 @@ class OutboxRelay:
         finally:
             listener.cancel()
 
-    async def _session(self) -> None:
+    async def _lead(self, leader: psycopg.AsyncConnection[Any]) -> bool:
+        """One relay per service publishes; other replicas stand by (a session advisory lock, freed on death)."""
+        cursor = await leader.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"edms-relay-{self.name}",))
+        row = await cursor.fetchone()
+        self.standby = not (row and row[0])
+        return not self.standby
+
+    async def _session(self, leader: psycopg.AsyncConnection[Any]) -> None:
         producer = make_producer(self.settings, client_id=f"relay-{self.name}")
         await producer.start()
         try:
@@ -185,6 +195,7 @@ class OutboxRelay:
                 published = await self._publish_batch(producer, cluster)
                 if loop.time() - last_cluster_check > 1.0:
                     last_cluster_check = loop.time()
+                    await leader.execute("SELECT 1")  # the lock lives as long as this connection
                     if await cluster_id(producer.client) != cluster:
                         return  # a new session reloads the position for the new cluster
                 if not published:

@@ -24,6 +24,8 @@ class PlatformSettings(BaseSettings):
     kafka_session_timeout_ms: int = 6000
     kafka_heartbeat_interval_ms: int = 1000
     kafka_rebalance_timeout_ms: int = 6000
+    #: Replication factor of topics the services create themselves (a real cluster should pre-create them).
+    kafka_replication_factor: int = 1
     relay_batch_size: int = 500
     relay_idle_poll_seconds: float = 1.0
     log_level: str = "INFO"
