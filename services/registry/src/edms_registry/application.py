@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -51,12 +53,14 @@ class RegistryApplication(ServiceApplication):
     def register(self, cmd: Registration) -> Document:
         """Give the next number of the kind's journal and save number and card in one transaction.
 
-        Within a process the lock serialises numbering; between replicas the journal's optimistic concurrency
-        (a conflicting save fails as a whole) makes the loser retry with the next number.
+        Within a process the lock serialises numbering; between replicas a PostgreSQL advisory lock on the journal
+        queues them first come, first served. The journal's optimistic concurrency (a conflicting save fails as a
+        whole) stays as the safety net: the loser retries with the next number. Retrying alone starves a replica
+        under load, because the winner's next registration is always ahead of the loser's retry.
         """
         spec = JOURNALS[cmd.kind]
         journal_id = Journal.create_id(cmd.org, spec.code, cmd.reg_date.year)
-        with self._numbering:
+        with self._numbering, self._journal_lock(journal_id):
             for _ in range(20):
                 journal = self._journal(journal_id, cmd.org, spec.code, cmd.reg_date.year)
                 document = register(
@@ -82,6 +86,18 @@ class RegistryApplication(ServiceApplication):
                     continue  # another replica took this number first
                 return document
         raise RuntimeError("registration kept conflicting on the journal; try again")
+
+    @contextlib.contextmanager
+    def _journal_lock(self, journal_id: uuid.UUID) -> Iterator[None]:
+        """Hold a transaction-level advisory lock on the journal (released when the transaction rolls back)."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is None:  # not PostgreSQL (e.g. the in-memory recorder): one process, the thread lock suffices
+            yield
+            return
+        key = int.from_bytes(journal_id.bytes[:8], "big", signed=True)
+        with datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            yield
 
     def _journal(self, journal_id: uuid.UUID, org: str, code: str, year: int) -> Journal:
         try:
