@@ -11,7 +11,6 @@ import psycopg
 import pytest
 
 from edms_runtime.stack import EmbeddedPostgres, free_port
-
 from tests.infra import containers_requested, docker_unavailable_reason, postgres_container
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -103,8 +104,8 @@ def test_other_organizations_do_not_see_the_document(stack: Stack, clerk: Client
     assert stranger.get("registry", f"/documents/{document['id']}").status_code == 404
 
 
-def _ok(response: httpx.Response) -> dict[str, object] | None:
+def _ok(response: httpx.Response) -> dict[str, Any] | None:
     if response.status_code == 200:
-        body: dict[str, object] = response.json()
+        body: dict[str, Any] = response.json()
         return body
     return None

@@ -1,11 +1,13 @@
 """Control cards and deadline rules: pure domain, no I/O.
 
-Deadline rules (DOMAIN.md, "Deadlines"; Model instruction on records management in federal executive bodies,
-Order of Rosarchiv No. 44 of 22.05.2019, and the regional instruction):
-- an official document is executed within 10 days of its registration unless another deadline is set;
-- "срочно" (urgent) = 3 days, "оперативно" (operative) = 10 days, "весьма срочно" (very urgent) = 1 working day;
+Deadline rules (DOMAIN.md, "Deadlines"):
+- an official document is executed within 10 days of its registration unless another deadline is set (the
+  regional instruction on records management; DOMAIN.md "Deadlines", first rule);
+- "срочно" (urgent) = 3 days, "оперативно" (operative) = 10 days (Rules of records management in federal executive
+  bodies, Decree of the Government of the RF No. 477 of 15.06.2009, item 60); "весьма срочно" = 1 working day;
 - deadlines count from the registration date; a deadline that falls on a non-working day moves to the preceding
-  working day.
+  working day (Rules of records management in state and local self-government bodies, Order of Rosarchiv No. 44 of
+  22.05.2019).
 """
 
 from __future__ import annotations

@@ -1,0 +1,108 @@
+"""Route templates and routes (pure).
+
+Source: DOMAIN.md "The 15 processes (each one a route template)" — an incoming document (process 6) waits first for
+the head's resolution, an outgoing one (process 4) and an internal one (process 5) for approval, an order of a head of
+body (process 3) for approval, a citizen's appeal (process 15, Federal Law 59-ФЗ) for a resolution.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from edms_contracts import RouteStarted
+from edms_contracts.topics import ROUTING_ROUTE
+from edms_routing.domain import TEMPLATES, Route, UnknownKind, start_route, template_for
+from edms_routing.projections import to_contract
+
+#: The kinds the registry registers (edms_registry.domain.DocumentKind), each of which starts a route.
+REGISTERED_KINDS = ("incoming_letter", "outgoing_letter", "internal", "order", "citizen_appeal")
+
+
+@pytest.mark.parametrize("kind", REGISTERED_KINDS)
+def test_each_registered_kind_has_a_template(kind: str) -> None:
+    template = template_for(kind)
+    assert template.stages, f"{kind}: a route needs at least one stage"
+    assert len(set(template.stages)) == len(template.stages), f"{kind}: a stage appears twice"
+    assert template.process.split("-", 1)[0].isdigit(), "the process name starts with its number of the 15"
+
+
+def test_every_kind_of_the_registry_has_a_template() -> None:
+    """Guard across packages: a kind added to the registry without a route template would dead-letter."""
+    registry = pytest.importorskip("edms_registry.domain")
+    assert {kind.value for kind in registry.DocumentKind} <= set(TEMPLATES)
+
+
+@pytest.mark.parametrize(
+    ("kind", "process", "first_stage"),
+    [
+        ("incoming_letter", "6-incoming-registration", "resolution"),
+        ("outgoing_letter", "4-outgoing-preparation", "approval"),
+        ("internal", "5-internal-preparation", "approval"),
+        ("order", "3-order-of-head", "approval"),
+        ("citizen_appeal", "15-citizen-appeal", "resolution"),
+    ],
+)
+def test_route_starts_at_the_first_stage_of_its_process(kind: str, process: str, first_stage: str) -> None:
+    """DOMAIN.md "The 15 processes": each process is a route template."""
+    route = start_route(uuid.uuid4(), kind)
+    assert route.process == process
+    assert route.current_stage == first_stage
+    assert route.stages == list(TEMPLATES[kind].stages)
+
+
+def test_incoming_letter_waits_for_a_resolution_then_execution() -> None:
+    """DOMAIN.md "The 15 processes", process 6: registration, the head's resolution, then execution."""
+    route = start_route(uuid.uuid4(), "incoming_letter")
+    assert route.current_stage == "resolution"
+    assert route.stages == ["resolution", "execution", "completion"]
+
+
+def test_route_id_is_deterministic_per_document() -> None:
+    """One route per document: a redelivered registration maps to the same aggregate and is saved once."""
+    document = uuid.uuid4()
+    first = start_route(document, "incoming_letter")
+    again = start_route(document, "incoming_letter")
+    assert first.id == again.id == Route.create_id(document)
+    assert Route.create_id(document) == Route.create_id(uuid.UUID(str(document)))
+    assert Route.create_id(uuid.uuid4()) != first.id
+    assert first.document_id == document
+
+
+def test_route_stages_are_a_copy_of_the_template() -> None:
+    route = start_route(uuid.uuid4(), "order")
+    route.stages.append("mutated")
+    assert "mutated" not in TEMPLATES["order"].stages
+    assert "mutated" not in start_route(uuid.uuid4(), "order").stages
+
+
+@pytest.mark.parametrize("kind", ["", "contract", "INCOMING_LETTER", "incoming-letter"])
+def test_unknown_kind_raises_unknown_kind(kind: str) -> None:
+    with pytest.raises(UnknownKind, match="no route template for document kind"):
+        start_route(uuid.uuid4(), kind)
+    with pytest.raises(UnknownKind) as caught:
+        template_for(kind)
+    assert repr(kind) in str(caught.value)
+
+
+def test_unknown_kind_is_a_value_error() -> None:
+    """The consumer turns a handler's exception into a dead letter; a ValueError says the input was wrong."""
+    assert issubclass(UnknownKind, ValueError)
+
+
+def test_route_started_is_published_with_the_first_stage() -> None:
+    document, correlation = uuid.uuid4(), uuid.uuid4()
+    route = start_route(document, "incoming_letter", correlation_id=correlation)
+    (started,) = route.collect_events()
+    outgoing = to_contract(started)
+    assert outgoing is not None
+    assert outgoing.topic == ROUTING_ROUTE
+    assert outgoing.payload == RouteStarted(
+        route_id=route.id,
+        document_id=document,
+        process="6-incoming-registration",
+        stages=["resolution", "execution", "completion"],
+        current_stage="resolution",
+    )
+    assert vars(started)["correlation_id"] == correlation

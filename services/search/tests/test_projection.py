@@ -1,0 +1,476 @@
+"""The search read model against a real PostgreSQL, fed through the real tracking consumer (no broker).
+
+Records are built by hand as aiokafka ConsumerRecords and given to TrackingConsumer.apply_batch, which is what the
+consumer loop does with each polled batch. Properties under test (edms_search.projections, edms_runtime.consumer):
+order independence, idempotence by event id, dead letters with readable reasons that do not stop the batch, a
+rebuild by replay that gives byte-identical rows, and search with Russian stemming and the ACL (own organization;
+ДСП only for those admitted: Decree of the Government of the RF No. 1233 of 03.11.1994).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeAlias
+
+import pytest
+from aiokafka import ConsumerRecord
+from psycopg_pool import ConnectionPool
+
+from edms_contracts import (
+    AttachmentAdded,
+    ControlCardOpened,
+    DocumentFiled,
+    DocumentRegistered,
+    Envelope,
+    Event,
+    RouteStarted,
+    encode,
+    event_id_for,
+)
+from edms_contracts.topics import ARCHIVE_FILING, CONTROL_CARD, REGISTRY_DOCUMENT, ROUTING_ROUTE, Topic
+from edms_runtime.auth import Principal
+from edms_runtime.consumer import TRACKING_DDL, BatchResult, TrackingConsumer
+from edms_runtime.db import ensure_schema, make_pool
+from edms_runtime.relay import RELAY_DDL
+from edms_runtime.replay import replay
+from edms_runtime.settings import PlatformSettings
+from edms_search.backend import PostgresSearch
+from edms_search.projections import DDL, HANDLERS
+from edms_search.stream import TOPICS
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+
+ORG = "demo-region"
+OCCURRED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
+_offsets = itertools.count()
+
+
+# -- building records by hand ------------------------------------------------------------------------------------------
+def _envelope(payload: Event, aggregate_id: uuid.UUID, version: int = 1, producer: str = "registry") -> Envelope:
+    return Envelope(
+        event_id=event_id_for(aggregate_id, version),
+        event_type=payload.event_type(),
+        schema_version=payload.schema_version,
+        occurred_at=OCCURRED + timedelta(seconds=version),
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        correlation_id=None,
+        causation_id=None,
+        producer=producer,
+        payload=payload.model_dump(mode="json"),
+    )
+
+
+def _record(value: bytes | None, topic: Topic = REGISTRY_DOCUMENT, key: bytes | None = None) -> Record:
+    """A ConsumerRecord as aiokafka's consumer returns it (each call a new offset, as a redelivery would have)."""
+    record: Record = ConsumerRecord(
+        topic=topic.name,
+        partition=0,
+        offset=next(_offsets),
+        timestamp=1_764_055_800_000,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key) if key else -1,
+        serialized_value_size=len(value) if value is not None else -1,
+        headers=[],
+    )
+    return record
+
+
+def _redelivered(record: Record) -> Record:
+    """The same message delivered again (after a rebalance, or republished after a broker change): a new offset."""
+    again: Record = replace(record, offset=next(_offsets))
+    return again
+
+
+def _to_record(envelope: Envelope, topic: Topic) -> Record:
+    return _record(encode(envelope), topic, key=str(envelope.aggregate_id).encode())
+
+
+@dataclass
+class Card:
+    """Every event the search model takes for one document, as they would arrive from the four services."""
+
+    document_id: uuid.UUID
+    registered: Record
+    attachment: Record
+    route: Record
+    control: Record
+    filed: Record
+
+    @property
+    def records(self) -> list[Record]:
+        return [self.registered, self.attachment, self.route, self.control, self.filed]
+
+
+def _card(
+    title: str = "О предоставлении сведений о численности населения",
+    org: str = ORG,
+    access: str | None = None,
+    reg_number: str = "01-10/1",
+    kind: str = "incoming_letter",
+    document_id: uuid.UUID | None = None,
+    text: str | None = None,
+) -> Card:
+    document = document_id or uuid.uuid4()
+    registered = DocumentRegistered(
+        document_id=document,
+        kind=kind,
+        journal="ВХ",
+        reg_number=reg_number,
+        reg_date=date(2026, 11, 25),
+        title=title,
+        text=text,
+        correspondent="Территориальный орган Росстата",
+        correspondent_number="12-07/345",
+        correspondent_date=date(2026, 11, 20),
+        case_index="01-10",
+        org=org,
+        unit="01",
+        access=access,
+        registered_by="clerk1",
+    )
+    attachment = AttachmentAdded(
+        document_id=document,
+        sha256="a" * 64,
+        filename="письмо.pdf",
+        media_type="application/pdf",
+        size=1024,
+        added_by="clerk1",
+    )
+    route_id, card_id, case_id, filing_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    route = RouteStarted(
+        route_id=route_id,
+        document_id=document,
+        process="6-incoming-registration",
+        stages=["resolution", "execution", "completion"],
+        current_stage="resolution",
+    )
+    control = ControlCardOpened(
+        card_id=card_id,
+        document_id=document,
+        reg_number=reg_number,
+        deadline=date(2026, 12, 4),
+        rule="official-10-days",
+    )
+    filed = DocumentFiled(
+        filing_id=filing_id,
+        document_id=document,
+        case_id=case_id,
+        case_index="01-10",
+        case_title="Входящая переписка по основной деятельности",
+        year=2026,
+        retention="5 years ЭПК",
+    )
+    return Card(
+        document_id=document,
+        registered=_to_record(_envelope(registered, document, 1), REGISTRY_DOCUMENT),
+        attachment=_to_record(_envelope(attachment, document, 2), REGISTRY_DOCUMENT),
+        route=_to_record(_envelope(route, route_id, producer="routing"), ROUTING_ROUTE),
+        control=_to_record(_envelope(control, card_id, producer="control"), CONTROL_CARD),
+        filed=_to_record(_envelope(filed, filing_id, producer="archive"), ARCHIVE_FILING),
+    )
+
+
+# -- fixtures ----------------------------------------------------------------------------------------------------------
+@dataclass
+class ReadModel:
+    url: str
+    pool: ConnectionPool[Any]
+    consumer: TrackingConsumer
+
+    def apply(self, *records: Record) -> BatchResult:
+        return self.consumer.apply_batch(list(records))
+
+    def apply_one_by_one(self, records: list[Record]) -> None:
+        for record in records:
+            result = self.apply(record)
+            assert result.applied == 1, result
+
+    def rows(self) -> list[str]:
+        """Every row as PostgreSQL renders it, byte for byte (including the generated tsvector)."""
+        with self.pool.connection() as conn:
+            found = conn.execute("SELECT row_to_json(d)::text AS j FROM documents d ORDER BY document_id").fetchall()
+        return [str(r["j"]) for r in found]
+
+    def row(self, document_id: uuid.UUID) -> dict[str, Any]:
+        with self.pool.connection() as conn:
+            found = conn.execute("SELECT * FROM documents WHERE document_id = %s", (document_id,)).fetchone()
+        assert found is not None, f"no row for {document_id}"
+        return dict(found)
+
+    def tracked(self) -> int:
+        with self.pool.connection() as conn:
+            found = conn.execute("SELECT count(*) AS n FROM tracking WHERE consumer = 'search'").fetchone()
+        assert found is not None
+        return int(found["n"])
+
+    def clear(self) -> None:
+        """What `edms replay search` does before the relays republish: empty the table and the tracking."""
+        replay(self.url, "search")
+
+
+@pytest.fixture
+def model(fresh_database_url: str) -> Iterator[ReadModel]:
+    ensure_schema(fresh_database_url, "search", RELAY_DDL + TRACKING_DDL + DDL)
+    pool = make_pool(fresh_database_url, "search", max_size=2)
+    consumer = TrackingConsumer(
+        name="search",
+        topics=TOPICS,
+        handlers=HANDLERS,
+        pool=pool,
+        settings=PlatformSettings(database_url=fresh_database_url),
+    )
+    try:
+        yield ReadModel(fresh_database_url, pool, consumer)
+    finally:
+        pool.close()
+
+
+# -- order independence ------------------------------------------------------------------------------------------------
+def test_all_events_make_one_complete_row(model: ReadModel) -> None:
+    card = _card()
+    result = model.apply(*card.records)
+    assert (result.applied, result.duplicates, result.dead) == (5, 0, [])
+    row = model.row(card.document_id)
+    assert row["reg_number"] == "01-10/1"
+    assert row["org"] == ORG
+    assert row["deadline"] == date(2026, 12, 4)
+    assert row["route_stage"] == "resolution"
+    assert row["case_index"] == "01-10"
+    assert row["attachments"] == {"a" * 64: "письмо.pdf"}
+    assert row["correspondent_number"] == "12-07/345"
+
+
+def test_control_card_before_registration_gives_the_same_row(model: ReadModel) -> None:
+    """Events of different services arrive in any order; each sets only its own columns."""
+    card = _card()
+    model.apply_one_by_one(card.records)
+    expected = model.rows()
+
+    model.clear()
+    model.apply(card.control)
+    early = model.row(card.document_id)
+    assert early["deadline"] == date(2026, 12, 4)
+    assert early["reg_number"] is None  # not searchable until registered
+    model.apply_one_by_one([card.registered, card.attachment, card.route, card.filed])
+    assert model.rows() == expected
+
+
+def test_any_order_gives_the_same_row(model: ReadModel) -> None:
+    card = _card()
+    model.apply(*card.records)
+    expected = model.rows()
+    shuffler = random.Random(20261125)
+    orders = [list(reversed(card.records))]
+    orders += [shuffler.sample(card.records, k=len(card.records)) for _ in range(6)]
+    for order in orders:
+        model.clear()
+        model.apply_one_by_one(order)
+        assert model.rows() == expected, [r.topic for r in order]
+
+
+# -- idempotence -------------------------------------------------------------------------------------------------------
+def test_the_same_envelope_twice_changes_nothing(model: ReadModel) -> None:
+    """Tracking by event id: a redelivered (or republished) event is counted as a duplicate and not applied."""
+    card = _card()
+    model.apply(*card.records)
+    before = model.rows()
+    tracked = model.tracked()
+
+    redelivered = [_redelivered(r) for r in card.records]  # new offsets, same events
+    result = model.apply(*redelivered)
+    assert (result.applied, result.duplicates, result.dead) == (0, 5, [])
+    assert model.rows() == before
+    assert model.tracked() == tracked == 5
+
+
+def test_a_duplicate_within_one_batch_is_applied_once(model: ReadModel) -> None:
+    card = _card()
+    result = model.apply(card.registered, card.control, _redelivered(card.registered), card.control)
+    assert (result.applied, result.duplicates) == (2, 2)
+    assert model.tracked() == 2
+
+
+# -- dead letters ------------------------------------------------------------------------------------------------------
+def test_bad_records_become_dead_letters_and_the_good_ones_are_applied(model: ReadModel) -> None:
+    first, second = _card(reg_number="01-10/1"), _card(reg_number="01-10/2")
+    garbage = _record(b"\xff\xfe not an envelope")
+    empty = _record(None)
+    bad_payload = _record(encode(_without_title(first.registered.value)))
+    unknown = _record(encode(_unknown_event(first.document_id)))
+    newer = _record(encode(_newer_version(second.document_id)))
+
+    batch = [first.registered, garbage, empty, bad_payload, unknown, newer, second.registered]
+    result = model.apply(*batch)
+
+    assert result.applied == 2
+    reasons = {letter.record.offset: letter.reason for letter in result.dead}
+    assert set(reasons) == {garbage.offset, empty.offset, bad_payload.offset, unknown.offset, newer.offset}
+    assert reasons[garbage.offset].startswith("<root>: Invalid JSON")
+    assert reasons[empty.offset] == "empty message value"
+    assert reasons[bad_payload.offset] == "payload.title: Field required"
+    assert reasons[unknown.offset] == "event_type: unknown event type 'DocumentShredded'"
+    assert reasons[newer.offset] == "schema_version: DocumentRegistered v2 is newer than v1 known here"
+    # The dead letter keeps the original bytes, for the dead-letter topic.
+    assert next(d for d in result.dead if d.record.offset == garbage.offset).record.value == b"\xff\xfe not an envelope"
+    assert model.row(first.document_id)["reg_number"] == "01-10/1"
+    assert model.row(second.document_id)["reg_number"] == "01-10/2"
+    assert model.tracked() == 2  # nothing of the dead letters was tracked
+
+
+def test_a_handler_failure_is_dead_lettered_without_spoiling_the_batch(model: ReadModel) -> None:
+    """A well-formed event the database refuses (NUL in text) runs in its own savepoint; the rest commit."""
+    good = _card(reg_number="01-10/1")
+    poisoned = _card(title="Заголовок\x00с нулевым байтом", reg_number="01-10/2")
+    result = model.apply(good.registered, poisoned.registered, good.control)
+    assert result.applied == 2
+    (dead,) = result.dead
+    assert dead.record is poisoned.registered
+    assert "NUL" in dead.reason
+    assert model.tracked() == 2  # the failed event's tracking row was rolled back with its savepoint
+    assert model.row(good.document_id)["deadline"] == date(2026, 12, 4)
+    with model.pool.connection() as conn:
+        assert (
+            conn.execute("SELECT 1 FROM documents WHERE document_id = %s", (poisoned.document_id,)).fetchone() is None
+        )
+
+
+def _without_title(raw: bytes) -> Envelope:
+    """A registration whose payload lacks the required title (a publisher with a bug); a new event id."""
+    envelope = Envelope.model_validate_json(raw)
+    payload = {k: v for k, v in envelope.payload.items() if k != "title"}
+    return envelope.model_copy(update={"payload": payload, "event_id": uuid.uuid4()})
+
+
+def _unknown_event(document_id: uuid.UUID) -> Envelope:
+    envelope = _envelope(
+        ControlCardOpened(
+            card_id=uuid.uuid4(), document_id=document_id, reg_number="x", deadline=date(2026, 12, 4), rule="r"
+        ),
+        uuid.uuid4(),
+    )
+    return envelope.model_copy(update={"event_type": "DocumentShredded", "payload": {"document_id": str(document_id)}})
+
+
+def _newer_version(document_id: uuid.UUID) -> Envelope:
+    card = _card(document_id=document_id)
+    envelope = Envelope.model_validate_json(card.registered.value)
+    return envelope.model_copy(update={"schema_version": 2, "event_id": uuid.uuid4()})
+
+
+# -- replay ------------------------------------------------------------------------------------------------------------
+def test_replay_into_an_emptied_table_gives_byte_identical_rows(model: ReadModel) -> None:
+    """The row holds only what events say (no processing time), so a rebuild gives the same bytes."""
+    cards = [
+        _card(title="О предоставлении сведений", reg_number="01-10/1"),
+        _card(title="О проведении проверки готовности к отопительному сезону", reg_number="01-10/2", access="ДСП"),
+        _card(title="Об утверждении положения", reg_number="01-03/1-п", kind="order"),
+    ]
+    events = [record for card in cards for record in card.records]
+    result = model.apply(*events)
+    assert result.applied == len(events)
+    before = model.rows()
+    assert len(before) == 3
+
+    model.clear()
+    assert model.rows() == []
+    assert model.tracked() == 0
+
+    shuffled = random.Random(44).sample(events, k=len(events))
+    for chunk in (shuffled[:4], shuffled[4:9], shuffled[9:]):  # other batches, other order
+        assert model.apply(*chunk).applied == len(chunk)
+    assert model.rows() == before
+
+
+# -- search ------------------------------------------------------------------------------------------------------------
+def _principal(org: str = ORG, *roles: str) -> Principal:
+    return Principal(sub="user1", org=org, unit="01", roles=frozenset(roles or ("clerk",)))
+
+
+def test_search_finds_a_title_by_another_word_form(model: ReadModel) -> None:
+    """Russian stemming: "сведениями" (instrumental plural) finds "сведений" (genitive plural)."""
+    wanted = _card(title="О предоставлении сведений о численности населения", reg_number="01-10/1")
+    other = _card(
+        title="О ремонте автомобильных дорог общего пользования",
+        reg_number="01-10/2",
+        text="Прошу включить в план ремонт дороги до села.",
+    )
+    model.apply(*wanted.records, *other.records)
+    search = PostgresSearch(model.pool)
+
+    page = search.search(_principal(), "сведениями", None, 20, 0)
+    assert [hit.id for hit in page.hits] == [str(wanted.document_id)]
+    assert page.total == 1
+    hit = page.hits[0]
+    assert (hit.reg_number, hit.deadline, hit.case_index, hit.route_stage) == (
+        "01-10/1",
+        date(2026, 12, 4),
+        "01-10",
+        "resolution",
+    )
+    assert hit.rank > 0
+    assert search.search(_principal(), "дорогами", None, 20, 0).hits[0].id == str(other.document_id)
+    assert search.search(_principal(), "01-10/2", None, 20, 0).hits[0].id == str(other.document_id)
+    assert search.search(_principal(), "село", None, 20, 0).hits[0].id == str(other.document_id)  # body, "села"
+    assert search.search(_principal(), "космодром", None, 20, 0).total == 0
+
+
+def test_search_shows_only_the_callers_organization(model: ReadModel) -> None:
+    ours = _card(org="org-a")
+    theirs = _card(org="org-b")
+    model.apply(*ours.records, *theirs.records)
+    search = PostgresSearch(model.pool)
+    for org, card in (("org-a", ours), ("org-b", theirs)):
+        page = search.search(_principal(org), "сведений", None, 20, 0)
+        assert [hit.id for hit in page.hits] == [str(card.document_id)]
+        assert search.search(_principal(org), None, None, 20, 0).total == 1
+    assert search.search(_principal("org-c", "admin"), None, None, 20, 0).total == 0
+
+
+def test_restricted_cards_only_for_those_admitted(model: ReadModel) -> None:
+    """ДСП (for official use only): Decree of the Government of the RF No. 1233 of 03.11.1994 — only those admitted."""
+    open_card = _card(title="О предоставлении сведений о численности", reg_number="01-10/1")
+    dsp_card = _card(title="О предоставлении сведений о мобилизационной готовности", reg_number="01-10/2", access="ДСП")
+    model.apply(*open_card.records, *dsp_card.records)
+    search = PostgresSearch(model.pool)
+
+    clerk = search.search(_principal(ORG, "clerk"), "сведений", None, 20, 0)
+    assert [hit.id for hit in clerk.hits] == [str(open_card.document_id)]
+    assert clerk.total == 1
+    assert search.search(_principal(ORG, "clerk"), "01-10/2", None, 20, 0).total == 0  # not even by number
+
+    for roles in (("dsp_reader",), ("clerk", "dsp_reader"), ("admin",)):
+        admitted = search.search(_principal(ORG, *roles), "сведений", None, 20, 0)
+        assert {hit.id for hit in admitted.hits} == {str(open_card.document_id), str(dsp_card.document_id)}, roles
+        assert admitted.total == 2
+
+
+def test_search_does_not_show_a_document_before_its_registration_arrived(model: ReadModel) -> None:
+    card = _card()
+    model.apply(card.control, card.route, card.filed)
+    search = PostgresSearch(model.pool)
+    assert search.search(_principal(ORG, "admin"), None, None, 20, 0).total == 0
+    model.apply(card.registered)
+    assert search.search(_principal(ORG, "admin"), None, None, 20, 0).total == 1
+
+
+def test_search_filters_by_kind_and_pages(model: ReadModel) -> None:
+    letters = [_card(reg_number=f"01-10/{n}") for n in range(1, 4)]
+    order = _card(title="Об утверждении положения о сведениях", reg_number="01-03/1-п", kind="order")
+    model.apply(*(c.registered for c in letters), order.registered)
+    search = PostgresSearch(model.pool)
+    assert [h.id for h in search.search(_principal(), None, "order", 20, 0).hits] == [str(order.document_id)]
+    assert search.search(_principal(), None, "incoming_letter", 20, 0).total == 3
+    first, second = search.search(_principal(), None, None, 2, 0), search.search(_principal(), None, None, 2, 2)
+    assert first.total == second.total == 4
+    assert len(first.hits) == 2
+    assert len(second.hits) == 2
+    assert {h.id for h in first.hits}.isdisjoint(h.id for h in second.hits)
