@@ -8,9 +8,10 @@ topic with the reason and the original bytes; the consumer goes on.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,8 @@ DEAD_LETTERS = Counter("edms_consumer_dead_letters_total", "Events sent to the d
 
 #: A handler runs inside the tracking transaction; it gets the connection, the envelope and the typed payload.
 Handler = Callable[[psycopg.Connection[Any], Envelope, Any], None]
+#: Stages event-store saves of a batch and makes them when the block ends (ServiceApplication.unit_of_work).
+UnitOfWork = Callable[[], AbstractContextManager[dict[Any, Any]]]
 
 
 @dataclass
@@ -73,8 +76,10 @@ class TrackingConsumer:
         handlers: Mapping[str, Handler],
         pool: ConnectionPool[Any],
         settings: PlatformSettings,
+        unit_of_work: UnitOfWork | None = None,
     ) -> None:
         self.name = name
+        self.unit_of_work = unit_of_work
         self.topics = topics
         self.handlers = dict(handlers)
         self.pool = pool
@@ -86,7 +91,9 @@ class TrackingConsumer:
     def apply_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> BatchResult:
         """Apply records in one transaction, each in its own savepoint so a bad one cannot spoil the rest."""
         result = BatchResult()
-        with self.pool.connection() as conn, conn.transaction():
+        work = self.unit_of_work() if self.unit_of_work else contextlib.nullcontext({})
+        # Exit order matters: the unit of work saves what the handlers staged, then the tracking commits.
+        with self.pool.connection() as conn, conn.transaction(), work as staged:
             for record in records:
                 try:
                     envelope = decode(record.value)
@@ -98,6 +105,7 @@ class TrackingConsumer:
                 if handler is None:
                     result.ignored += 1  # a known event this consumer has no use for
                     continue
+                before = set(staged)
                 try:
                     with conn.transaction():
                         if not self._track(conn, envelope):
@@ -105,6 +113,8 @@ class TrackingConsumer:
                             continue
                         handler(conn, envelope, payload)
                 except Exception as exc:  # the event cannot be applied: dead-letter it and go on
+                    for aggregate_id in set(staged) - before:
+                        del staged[aggregate_id]
                     log.warning("%s: cannot apply %s %s: %s", self.name, envelope.event_type, envelope.event_id, exc)
                     result.dead.append(DeadLetter(record, f"{type(exc).__name__}: {exc}"))
                     continue
@@ -165,11 +175,13 @@ class TrackingConsumer:
         try:
             while not self._stopping:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for records in batches.values():
-                    result = await asyncio.to_thread(self.apply_batch, records)
-                    await self._send_dead_letters(dlq, result.dead)
-                if batches:
-                    await consumer.commit()
+                if not batches:
+                    continue
+                # One transaction for everything fetched; each partition's records stay in their order.
+                records = [record for partition in batches.values() for record in partition]
+                result = await asyncio.to_thread(self.apply_batch, records)
+                await self._send_dead_letters(dlq, result.dead)
+                await consumer.commit()
         finally:
             self.running = False
             await consumer.stop()
@@ -189,12 +201,3 @@ class TrackingConsumer:
 
     def stop(self) -> None:
         self._stopping = True
-
-
-def dead_letter_reason(headers: list[tuple[str, bytes]]) -> dict[str, str]:
-    """Readable view of a dead letter's headers (for tools and tests)."""
-    return {key: value.decode() for key, value in headers}
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, default=str)

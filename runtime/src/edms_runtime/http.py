@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edms_runtime.auth import Authenticator
 from edms_runtime.consumer import TrackingConsumer
@@ -70,6 +72,51 @@ def _field_name(loc: Sequence[int | str]) -> str:
     return ".".join(parts) or "<body>"
 
 
+class BackgroundPart(Protocol):
+    """A loop the HTTP shell runs beside the relay and the consumer (e.g. search's Elasticsearch indexer).
+
+    `run` is started as a lifespan task, `stop` asks it to finish at shutdown (the task is then cancelled), and
+    `healthy` is reported by /ready under `name`.
+    """
+
+    name: str
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def healthy(self) -> bool: ...
+
+
+class RequestTimer:
+    """Pure ASGI middleware timing every request (BaseHTTPMiddleware would add a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            REQUEST_SECONDS.labels(
+                self.service, scope["method"], getattr(route, "path", "<unmatched>"), str(status_code)
+            ).observe(time.perf_counter() - started)
+
+
 @dataclass
 class ServiceParts:
     """What a service's composition root hands to the HTTP shell."""
@@ -80,6 +127,7 @@ class ServiceParts:
     application: ServiceApplication | None = None
     relay: OutboxRelay | None = None
     consumer: TrackingConsumer | None = None
+    background: list[BackgroundPart] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def ready(self) -> dict[str, bool]:
@@ -88,6 +136,8 @@ class ServiceParts:
             checks["relay"] = self.relay.connected or self.relay.standby
         if self.consumer is not None:
             checks["consumer"] = self.consumer.running
+        for part in self.background:
+            checks[part.name] = part.healthy()
         return checks
 
 
@@ -98,10 +148,12 @@ def create_app(parts: ServiceParts, routers: Sequence[APIRouter], *, title: str,
             parts.tasks.append(asyncio.create_task(parts.relay.run(), name=f"{parts.name}-relay"))
         if parts.consumer is not None:
             parts.tasks.append(asyncio.create_task(parts.consumer.run(), name=f"{parts.name}-consumer"))
+        for background in parts.background:
+            parts.tasks.append(asyncio.create_task(background.run(), name=f"{parts.name}-{background.name}"))
         try:
             yield
         finally:
-            for part in (parts.relay, parts.consumer):
+            for part in (parts.relay, parts.consumer, *parts.background):
                 if part is not None:
                     part.stop()
             for task in parts.tasks:
@@ -114,20 +166,10 @@ def create_app(parts: ServiceParts, routers: Sequence[APIRouter], *, title: str,
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.parts = parts
     app.state.authenticator = Authenticator(parts.settings)
+    app.add_middleware(RequestTimer, service=parts.name)
     app.add_middleware(
         CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"], expose_headers=["*"]
     )
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Any) -> Response:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        REQUEST_SECONDS.labels(
-            parts.name, request.method, getattr(route, "path", "<unmatched>"), str(response.status_code)
-        ).observe(loop.time() - started)
-        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 import uvicorn
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, FastAPI
 
 from edms_runtime.consumer import TRACKING_DDL, Handler, TrackingConsumer
@@ -40,7 +37,14 @@ def build_parts(
         relay = OutboxRelay(name=name, app=application, mapper=mapper, pool=pool, settings=settings)
     consumer = None
     if topics:
-        consumer = TrackingConsumer(name=name, topics=topics, handlers=handlers or {}, pool=pool, settings=settings)
+        consumer = TrackingConsumer(
+            name=name,
+            topics=topics,
+            handlers=handlers or {},
+            pool=pool,
+            settings=settings,
+            unit_of_work=application.unit_of_work if application is not None else None,
+        )
     return ServiceParts(
         name=name, settings=settings, pool=pool, application=application, relay=relay, consumer=consumer
     )
@@ -48,19 +52,6 @@ def build_parts(
 
 def application_for(cls: type[TApp], name: str, settings: PlatformSettings, **env: str) -> TApp:
     return build_application(cls, settings.database_url, name, **env)
-
-
-def save_once(app: ServiceApplication, *aggregates: Aggregate) -> bool:
-    """Save aggregates created with deterministic ids; False if they were already saved (a redelivery)."""
-    try:
-        app.save(*aggregates)
-    except IntegrityError:
-        return False
-    return True
-
-
-def exists(app: ServiceApplication, aggregate_id: uuid.UUID) -> bool:
-    return app.recorder.select_events(aggregate_id, limit=1) != []
 
 
 def serve(app: FastAPI, port: int, host: str = "127.0.0.1", log_level: str = "info") -> None:

@@ -36,7 +36,7 @@ class PlanItemView(BaseModel):
     article: str
 
 
-def application(request: Request) -> ArchiveApplication:
+async def application(request: Request) -> ArchiveApplication:
     app: ArchiveApplication = request.app.state.parts.application
     return app
 

@@ -9,7 +9,6 @@ from eventsourcing.application import AggregateNotFoundError
 from edms_archive.domain import Case, Filing, plan_item_for
 from edms_runtime.eventstore import ServiceApplication
 from edms_runtime.http import NotFound
-from edms_runtime.service import exists, save_once
 
 
 class FilingNotFound(NotFound):
@@ -27,11 +26,11 @@ class ArchiveApplication(ServiceApplication):
         year: int,
         correlation_id: uuid.UUID | None = None,
         causation_id: uuid.UUID | None = None,
-    ) -> bool:
+    ) -> None:
         item = plan_item_for(case_index, kind)
         case_id = Case.create_id(org, item.index, year)
-        if not exists(self, case_id):
-            save_once(self, Case(org, item.index, year, item.title, item.retention, item.article))
+        if not self.exists(case_id):
+            self.save_once(Case(org, item.index, year, item.title, item.retention, item.article))
         filing = Filing(
             document_id=document_id,
             org=org,
@@ -43,7 +42,7 @@ class ArchiveApplication(ServiceApplication):
             correlation_id=correlation_id,
             causation_id=causation_id,
         )
-        return save_once(self, filing)
+        self.save_once(filing)
 
     def filing_of(self, document_id: uuid.UUID) -> tuple[Filing, Case]:
         try:

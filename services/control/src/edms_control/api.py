@@ -30,7 +30,7 @@ class DayView(BaseModel):
     working: bool
 
 
-def application(request: Request) -> ControlApplication:
+async def application(request: Request) -> ControlApplication:
     app: ControlApplication = request.app.state.parts.application
     return app
 

@@ -12,7 +12,6 @@ from edms_control.calendar import ProductionCalendar
 from edms_control.domain import ControlCard, deadline_for
 from edms_runtime.eventstore import ServiceApplication
 from edms_runtime.http import NotFound
-from edms_runtime.service import save_once
 
 
 class CardNotFound(NotFound):
@@ -32,7 +31,7 @@ class ControlApplication(ServiceApplication):
         urgency: Urgency,
         correlation_id: uuid.UUID | None = None,
         causation_id: uuid.UUID | None = None,
-    ) -> bool:
+    ) -> None:
         deadline, rule = deadline_for(reg_date, urgency, self.calendar)
         card = ControlCard(
             document_id=document_id,
@@ -44,7 +43,7 @@ class ControlApplication(ServiceApplication):
             correlation_id=correlation_id,
             causation_id=causation_id,
         )
-        return save_once(self, card)
+        self.save_once(card)
 
     def card_of(self, document_id: uuid.UUID) -> ControlCard:
         try:

@@ -99,17 +99,17 @@ class DocumentView(BaseModel):
         )
 
 
-def application(request: Request) -> RegistryApplication:
+async def application(request: Request) -> RegistryApplication:
     app: RegistryApplication = request.app.state.parts.application
     return app
 
 
-def settings(request: Request) -> RegistrySettings:
+async def settings(request: Request) -> RegistrySettings:
     value: RegistrySettings = request.app.state.registry_settings
     return value
 
 
-def blob_store(request: Request) -> BlobStore:
+async def blob_store(request: Request) -> BlobStore:
     value: BlobStore = request.app.state.blobs
     return value
 

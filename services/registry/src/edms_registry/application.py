@@ -7,10 +7,10 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -42,50 +42,100 @@ class DocumentNotFound(NotFound):
     pass
 
 
+class _Ticket:
+    """One registration waiting in the group commit."""
+
+    def __init__(self, cmd: Registration) -> None:
+        self.cmd = cmd
+        spec = JOURNALS[cmd.kind]
+        self.journal_id = Journal.create_id(cmd.org, spec.code, cmd.reg_date.year)
+        self.done = False
+        self._document: Document | None = None
+        self._error: BaseException | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        return {field.name: getattr(self.cmd, field.name) for field in fields(self.cmd)}
+
+    def succeed(self, document: Document) -> None:
+        self._document, self.done = document, True
+
+    def fail(self, error: BaseException) -> None:
+        self._error, self.done = error, True
+
+    def result(self) -> Document:
+        if self._error is not None:
+            raise self._error
+        assert self._document is not None, "a ticket is answered before its thread leaves the numbering lock"
+        return self._document
+
+
 class RegistryApplication(ServiceApplication):
     # Journals are read on every registration: keep them cached and fast-forward them from the store.
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "256", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._numbering = threading.Lock()
+        self._pending: list[_Ticket] = []
+        self._pending_lock = threading.Lock()
 
     def register(self, cmd: Registration) -> Document:
         """Give the next number of the kind's journal and save number and card in one transaction.
 
-        Within a process the lock serialises numbering; between replicas a PostgreSQL advisory lock on the journal
-        queues them first come, first served. The journal's optimistic concurrency (a conflicting save fails as a
-        whole) stays as the safety net: the loser retries with the next number. Retrying alone starves a replica
-        under load, because the winner's next registration is always ahead of the loser's retry.
+        Group commit: the thread that gets the numbering lock takes every registration queued behind it, numbers
+        them all from one read of the journal and saves journal and cards in one atomic save; under load one
+        transaction carries many registrations, and alone a registration waits for nobody. A command the domain
+        refuses gets no number and the others go on.
+
+        Between replicas a PostgreSQL advisory lock on the journal queues them first come, first served. The
+        journal's optimistic concurrency (a conflicting save fails as a whole) stays as the safety net: the loser
+        retries with the next number. Retrying alone starves a replica under load, because the winner's next
+        registration is always ahead of the loser's retry.
         """
-        spec = JOURNALS[cmd.kind]
-        journal_id = Journal.create_id(cmd.org, spec.code, cmd.reg_date.year)
-        with self._numbering, self._journal_lock(journal_id):
-            for _ in range(20):
-                journal = self._journal(journal_id, cmd.org, spec.code, cmd.reg_date.year)
-                document = register(
-                    journal,
-                    spec,
-                    kind=cmd.kind,
-                    reg_date=cmd.reg_date,
-                    title=cmd.title,
-                    org=cmd.org,
-                    unit=cmd.unit,
-                    registered_by=cmd.registered_by,
-                    text=cmd.text,
-                    correspondent=cmd.correspondent,
-                    correspondent_number=cmd.correspondent_number,
-                    correspondent_date=cmd.correspondent_date,
-                    urgency=cmd.urgency,
-                    access=cmd.access,
-                    correlation_id=cmd.correlation_id,
-                )
+        ticket = _Ticket(cmd)
+        with self._pending_lock:
+            self._pending.append(ticket)
+        with self._numbering:
+            if not ticket.done:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
                 try:
-                    self.save(journal, document)
-                except IntegrityError:
-                    continue  # another replica took this number first
-                return document
-        raise RuntimeError("registration kept conflicting on the journal; try again")
+                    self._register_batch(batch)
+                except BaseException as exc:
+                    for waiting in batch:
+                        if not waiting.done:
+                            waiting.fail(exc)
+        return ticket.result()
+
+    def _register_batch(self, tickets: list[_Ticket]) -> None:
+        journals: dict[uuid.UUID, list[_Ticket]] = {}
+        for ticket in tickets:
+            journals.setdefault(ticket.journal_id, []).append(ticket)
+        for journal_id, group in journals.items():
+            first = group[0].cmd
+            spec = JOURNALS[first.kind]
+            with self._journal_lock(journal_id):
+                for _ in range(20):
+                    journal = self._journal(journal_id, first.org, spec.code, first.reg_date.year)
+                    numbered: list[tuple[_Ticket, Document]] = []
+                    for ticket in group:
+                        try:
+                            numbered.append((ticket, register(journal, spec, **ticket.arguments())))
+                        except ValueError as exc:  # refused by the domain before a number was taken
+                            ticket.fail(exc)
+                    group = [ticket for ticket, _ in numbered]
+                    if not numbered:
+                        break
+                    try:
+                        self.save(journal, *(document for _, document in numbered))
+                    except IntegrityError:
+                        continue  # another replica took these numbers first
+                    for ticket, document in numbered:
+                        ticket.succeed(document)
+                    break
+                else:
+                    for ticket in group:
+                        ticket.fail(RuntimeError("registration kept conflicting on the journal; try again"))
 
     @contextlib.contextmanager
     def _journal_lock(self, journal_id: uuid.UUID) -> Iterator[None]:

@@ -23,7 +23,7 @@ class RouteView(BaseModel):
     version: int
 
 
-def application(request: Request) -> RoutingApplication:
+async def application(request: Request) -> RoutingApplication:
     app: RoutingApplication = request.app.state.parts.application
     return app
 

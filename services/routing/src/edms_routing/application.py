@@ -9,7 +9,6 @@ from eventsourcing.application import AggregateNotFoundError
 from edms_routing.domain import Route, start_route
 from edms_runtime.eventstore import ServiceApplication
 from edms_runtime.http import NotFound
-from edms_runtime.service import save_once
 
 
 class RouteNotFound(NotFound):
@@ -24,10 +23,10 @@ class RoutingApplication(ServiceApplication):
         *,
         correlation_id: uuid.UUID | None = None,
         causation_id: uuid.UUID | None = None,
-    ) -> bool:
-        """Start the kind's route; False when it was started already (the registration was redelivered)."""
+    ) -> None:
+        """Start the kind's route (once: a redelivered registration finds it started)."""
         route = start_route(document_id, kind, correlation_id=correlation_id, causation_id=causation_id)
-        return save_once(self, route)
+        self.save_once(route)
 
     def route_of(self, document_id: uuid.UUID) -> Route:
         try:
