@@ -202,6 +202,8 @@ class OutboxRelay:
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), self.settings.relay_idle_poll_seconds)
+                    # Let commits that arrive together go out as one batch: one read and one position save.
+                    await asyncio.sleep(self.settings.relay_coalesce_seconds)
         finally:
             self.connected = False
             await producer.stop()

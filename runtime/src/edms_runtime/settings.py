@@ -28,6 +28,8 @@ class PlatformSettings(BaseSettings):
     kafka_replication_factor: int = 1
     relay_batch_size: int = 500
     relay_idle_poll_seconds: float = 1.0
+    #: After a wake-up the relay waits this long so that commits arriving together are published as one batch.
+    relay_coalesce_seconds: float = 0.005
     log_level: str = "INFO"
 
     def blob_dir(self) -> Path:
