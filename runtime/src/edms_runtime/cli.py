@@ -96,7 +96,8 @@ def _banner(stack: Stack, seconds: float) -> None:
         "",
         "A token for the API (clerk of the demo organization):",
         "  TOKEN=$(.venv/bin/edms token --user clerk1 --org demo-region --unit 01 --roles clerk)",
-        '  curl -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:8104/search?q=сведения"',
+        '  curl -s -G http://127.0.0.1:8104/search -H "Authorization: Bearer $TOKEN" --data-urlencode q=сведения',
+        "More examples: README.md",
         "",
         "Logs: " + str(stack.logs.resolve()) + "   Stop: Ctrl-C",
     ]

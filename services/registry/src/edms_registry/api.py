@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import uuid
 from datetime import date, datetime
 from typing import Annotated
@@ -188,7 +189,7 @@ async def add_attachment(
     attachment = AttachmentView(
         sha256=sha256,
         filename=file.filename or "attachment",
-        media_type=file.content_type or "application/octet-stream",
+        media_type=_media_type(file),
         size=len(content),
     )
     await asyncio.to_thread(
@@ -199,3 +200,11 @@ async def add_attachment(
         **attachment.model_dump(),
     )
     return attachment
+
+
+def _media_type(file: UploadFile) -> str:
+    """The client's content type, or one guessed from the file name when the client sent none in particular."""
+    declared = file.content_type or "application/octet-stream"
+    if declared == "application/octet-stream" and file.filename:
+        return mimetypes.guess_type(file.filename)[0] or declared
+    return declared
