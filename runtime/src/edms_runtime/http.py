@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -49,6 +49,21 @@ class DomainError(Exception):
 class NotFound(DomainError):
     status = status.HTTP_404_NOT_FOUND
     title = "Not found"
+
+
+TApp = TypeVar("TApp", bound=ServiceApplication)
+
+
+def application_dependency(cls: type[TApp]) -> Callable[[Request], Awaitable[TApp]]:
+    """A FastAPI dependency giving a service's Application (the one its composition root built)."""
+
+    async def dependency(request: Request) -> TApp:
+        application = request.app.state.parts.application
+        if not isinstance(application, cls):
+            raise TypeError(f"this app runs {type(application).__name__}, not {cls.__name__}")
+        return application
+
+    return dependency
 
 
 def problem(

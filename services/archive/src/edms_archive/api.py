@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from edms_archive.application import ArchiveApplication, FilingNotFound
 from edms_archive.domain import FILE_PLAN
 from edms_runtime.auth import CurrentPrincipal
+from edms_runtime.http import application_dependency
 
 router = APIRouter(tags=["archive"])
 
@@ -36,12 +37,7 @@ class PlanItemView(BaseModel):
     article: str
 
 
-async def application(request: Request) -> ArchiveApplication:
-    app: ArchiveApplication = request.app.state.parts.application
-    return app
-
-
-Archive = Annotated[ArchiveApplication, Depends(application)]
+Archive = Annotated[ArchiveApplication, Depends(application_dependency(ArchiveApplication))]
 
 
 @router.get("/documents/{document_id}", response_model=FilingView)

@@ -6,11 +6,12 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from edms_control.application import CardNotFound, ControlApplication
 from edms_runtime.auth import CurrentPrincipal
+from edms_runtime.http import application_dependency
 
 router = APIRouter(tags=["control"])
 
@@ -30,12 +31,7 @@ class DayView(BaseModel):
     working: bool
 
 
-async def application(request: Request) -> ControlApplication:
-    app: ControlApplication = request.app.state.parts.application
-    return app
-
-
-Control = Annotated[ControlApplication, Depends(application)]
+Control = Annotated[ControlApplication, Depends(application_dependency(ControlApplication))]
 
 
 @router.get("/cards/{document_id}", response_model=CardView)

@@ -17,7 +17,7 @@ from edms_registry.application import BlobStore, DocumentNotFound, Registration,
 from edms_registry.config import RegistrySettings
 from edms_registry.domain import CorrespondentRequired, Document, DocumentKind
 from edms_runtime.auth import CurrentPrincipal, Principal, require_role
-from edms_runtime.http import DomainError
+from edms_runtime.http import DomainError, application_dependency
 
 router = APIRouter(tags=["documents"])
 
@@ -100,11 +100,6 @@ class DocumentView(BaseModel):
         )
 
 
-async def application(request: Request) -> RegistryApplication:
-    app: RegistryApplication = request.app.state.parts.application
-    return app
-
-
 async def settings(request: Request) -> RegistrySettings:
     value: RegistrySettings = request.app.state.registry_settings
     return value
@@ -115,7 +110,7 @@ async def blob_store(request: Request) -> BlobStore:
     return value
 
 
-Registry = Annotated[RegistryApplication, Depends(application)]
+Registry = Annotated[RegistryApplication, Depends(application_dependency(RegistryApplication))]
 Blobs = Annotated[BlobStore, Depends(blob_store)]
 Settings = Annotated[RegistrySettings, Depends(settings)]
 CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from edms_routing.application import RoutingApplication
 from edms_runtime.auth import CurrentPrincipal
+from edms_runtime.http import application_dependency
 
 router = APIRouter(tags=["routes"])
 
@@ -23,12 +24,7 @@ class RouteView(BaseModel):
     version: int
 
 
-async def application(request: Request) -> RoutingApplication:
-    app: RoutingApplication = request.app.state.parts.application
-    return app
-
-
-Routing = Annotated[RoutingApplication, Depends(application)]
+Routing = Annotated[RoutingApplication, Depends(application_dependency(RoutingApplication))]
 
 
 @router.get("/documents/{document_id}/route", response_model=RouteView)
