@@ -37,13 +37,16 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield from _run_stack(data_dir, postgres_url, kafka)
 
 
-def _run_stack(data_dir: Path, postgres_url: str, kafka: str | None) -> Iterator[Stack]:
+def _run_stack(
+    data_dir: Path, postgres_url: str, kafka: str | None, service_env: dict[str, dict[str, str]] | None = None
+) -> Iterator[Stack]:
     system = Stack(
         data_dir=data_dir,
         ports={name: free_port() for name in SERVICES},
         kafka_port=free_port(),
         database_url=database_url(postgres_url, f"edms_{uuid.uuid4().hex[:10]}"),
         kafka_bootstrap=kafka,
+        service_env=service_env or {},
     )
     with system.running():
         yield system

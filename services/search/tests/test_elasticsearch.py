@@ -1,0 +1,525 @@
+"""The Elasticsearch backend against a real osmem-server process and a real PostgreSQL read model.
+
+Rows get into the read model the way they do in production: envelopes applied by the real TrackingConsumer
+(edms_runtime.consumer). The indexer (edms_search.indexer) copies them into the engine; ElasticsearchSearch
+(edms_search.backend) answers with the ACL inside the query (own organization; ДСП only for those admitted, Decree of
+the Government of the RF No. 1233 of 03.11.1994). osmem-server is memory only, so stopping and starting it again
+is an engine that lost everything, which the indexer has to notice and repair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeAlias
+
+import pytest
+from aiokafka import ConsumerRecord
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ConnectionError as EngineConnectionError
+from psycopg_pool import ConnectionPool
+
+from edms_contracts import (
+    AttachmentAdded,
+    ControlCardOpened,
+    DocumentRegistered,
+    Envelope,
+    Event,
+    RouteStarted,
+    encode,
+    event_id_for,
+)
+from edms_contracts.topics import CONTROL_CARD, REGISTRY_DOCUMENT, ROUTING_ROUTE, Topic
+from edms_runtime.auth import Principal
+from edms_runtime.consumer import TRACKING_DDL, TrackingConsumer
+from edms_runtime.db import ensure_schema, make_pool
+from edms_runtime.relay import RELAY_DDL
+from edms_runtime.settings import PlatformSettings
+from edms_runtime.stack import OsmemProcess, free_port
+from edms_search.backend import ElasticsearchSearch, Page, PostgresSearch, SearchUnavailable
+from edms_search.elastic import FIELDS, DocumentIndex, make_client, to_source
+from edms_search.indexer import Indexer
+from edms_search.projections import DDL, HANDLERS
+from edms_search.stream import TOPICS
+
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+
+ORG = "demo-region"
+OCCURRED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
+_offsets = itertools.count()
+
+
+# -- events, as the services publish them -------------------------------------------------------------------------
+def _record(payload: Event, aggregate_id: uuid.UUID, topic: Topic, version: int = 1) -> Record:
+    envelope = Envelope(
+        event_id=event_id_for(aggregate_id, version),
+        event_type=payload.event_type(),
+        schema_version=payload.schema_version,
+        occurred_at=OCCURRED + timedelta(seconds=version),
+        aggregate_id=aggregate_id,
+        aggregate_version=version,
+        correlation_id=None,
+        causation_id=None,
+        producer=topic.name.split(".")[1],
+        payload=payload.model_dump(mode="json"),
+    )
+    value, key = encode(envelope), str(aggregate_id).encode()
+    record: Record = ConsumerRecord(
+        topic=topic.name,
+        partition=0,
+        offset=next(_offsets),
+        timestamp=1_764_055_800_000,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=[],
+    )
+    return record
+
+
+def registered(
+    title: str = "О предоставлении сведений о численности населения",
+    *,
+    reg_number: str = "01-10/1",
+    org: str = ORG,
+    access: str | None = None,
+    kind: str = "incoming_letter",
+    text: str | None = None,
+    reg_date: date = date(2026, 11, 25),
+    document_id: uuid.UUID | None = None,
+) -> tuple[uuid.UUID, Record]:
+    document = document_id or uuid.uuid4()
+    event = DocumentRegistered(
+        document_id=document,
+        kind=kind,
+        journal="ВХ",
+        reg_number=reg_number,
+        reg_date=reg_date,
+        title=title,
+        text=text,
+        correspondent="Территориальный орган Росстата",
+        correspondent_number="12-07/345",
+        correspondent_date=date(2026, 11, 20),
+        case_index="01-10",
+        org=org,
+        unit="01",
+        access=access,
+        registered_by="clerk1",
+    )
+    return document, _record(event, document, REGISTRY_DOCUMENT)
+
+
+def attachment(document: uuid.UUID) -> Record:
+    event = AttachmentAdded(
+        document_id=document,
+        sha256="a" * 64,
+        filename="письмо.pdf",
+        media_type="application/pdf",
+        size=1024,
+        added_by="clerk1",
+    )
+    return _record(event, document, REGISTRY_DOCUMENT, version=2)
+
+
+def route_started(document: uuid.UUID) -> Record:
+    route = uuid.uuid4()
+    event = RouteStarted(
+        route_id=route,
+        document_id=document,
+        process="6-incoming-registration",
+        stages=["resolution", "execution", "completion"],
+        current_stage="resolution",
+    )
+    return _record(event, route, ROUTING_ROUTE)
+
+
+def card_opened(document: uuid.UUID, reg_number: str = "01-10/1") -> Record:
+    card = uuid.uuid4()
+    event = ControlCardOpened(
+        card_id=card, document_id=document, reg_number=reg_number, deadline=date(2026, 12, 4), rule="official-10-days"
+    )
+    return _record(event, card, CONTROL_CARD)
+
+
+def principal(org: str = ORG, *roles: str) -> Principal:
+    return Principal(sub="user1", org=org, unit="01", roles=frozenset(roles or ("clerk",)))
+
+
+# -- fixtures ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OsmemProcess]:
+    """A real osmem-server process on a free port (memory only)."""
+    server = OsmemProcess(free_port(), tmp_path_factory.mktemp("osmem") / "osmem.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(engine: OsmemProcess) -> Iterator[Elasticsearch]:
+    es = make_client(engine.url, timeout=5.0)
+    try:
+        yield es
+    finally:
+        es.close()
+
+
+@dataclass
+class Search:
+    """The read model, its indexer and both backends, over one fresh database and one fresh index alias."""
+
+    pool: ConnectionPool[Any]
+    consumer: TrackingConsumer
+    index: DocumentIndex
+    indexer: Indexer
+
+    @property
+    def engine_search(self) -> ElasticsearchSearch:
+        return ElasticsearchSearch(self.index)
+
+    @property
+    def postgres_search(self) -> PostgresSearch:
+        return PostgresSearch(self.pool)
+
+    def apply(self, *records: Record) -> None:
+        result = self.consumer.apply_batch(list(records))
+        assert (result.applied, result.dead) == (len(records), []), result
+
+    def index_all(self) -> int:
+        """Indexer passes until nothing is due; then make it searchable (Elasticsearch refreshes every second)."""
+        indexed = 0
+        while (result := self.indexer.index_once()).read:
+            indexed += result.indexed
+        self.index.refresh()
+        return indexed
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        with self.pool.connection() as conn:
+            found = conn.execute(f"SELECT indexed, {', '.join(FIELDS)} FROM documents").fetchall()
+        return {str(r["document_id"]): dict(r) for r in found}
+
+    def unindexed(self) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute("SELECT count(*) AS n FROM documents WHERE NOT indexed").fetchone()
+        assert row is not None
+        return int(row["n"])
+
+    def ids(self, page: Page) -> list[str]:
+        return [hit.id for hit in page.hits]
+
+
+@pytest.fixture
+def search(fresh_database_url: str, client: Elasticsearch) -> Iterator[Search]:
+    ensure_schema(fresh_database_url, "search", RELAY_DDL + TRACKING_DDL + DDL)
+    pool = make_pool(fresh_database_url, "search", max_size=4)
+    consumer = TrackingConsumer(
+        name="search",
+        topics=TOPICS,
+        handlers=HANDLERS,
+        pool=pool,
+        settings=PlatformSettings(database_url=fresh_database_url),
+    )
+    index = DocumentIndex(client, f"edms-test-{uuid.uuid4().hex[:10]}")
+    indexer = Indexer(
+        service="search",
+        pool=pool,
+        index=index,
+        database_url=fresh_database_url,
+        batch_size=250,
+        idle_seconds=0.2,
+        retry_seconds=0.05,
+        max_retry_seconds=0.2,
+    )
+    try:
+        yield Search(pool, consumer, index, indexer)
+    finally:
+        pool.close()
+
+
+# -- the client against the engine ---------------------------------------------------------------------------------
+def test_the_unadjusted_9x_client_is_refused_and_the_adjusted_one_is_not(engine: OsmemProcess) -> None:
+    """Why edms_search.elastic rewrites the versioned media type: osmem (like Elasticsearch 8) refuses it."""
+    plain = Elasticsearch(engine.url)
+    try:
+        with pytest.raises(ApiError) as refused:
+            plain.indices.create(index=f"refused-{uuid.uuid4().hex[:8]}", mappings={"properties": {}})
+        assert refused.value.status_code == 406
+    finally:
+        plain.close()
+    adjusted = make_client(engine.url)
+    try:
+        name = f"accepted-{uuid.uuid4().hex[:8]}"
+        assert adjusted.indices.create(index=name).body["acknowledged"] is True
+        adjusted.indices.delete(index=name)
+    finally:
+        adjusted.close()
+
+
+# -- indexing --------------------------------------------------------------------------------------------------------
+def test_the_indexer_copies_every_row_of_the_read_model(search: Search) -> None:
+    documents = []
+    for n in range(1, 4):
+        document, record = registered(reg_number=f"01-10/{n}")
+        search.apply(record, attachment(document), route_started(document), card_opened(document))
+        documents.append(document)
+    early = uuid.uuid4()
+    search.apply(card_opened(early))  # its registration has not arrived yet
+    assert search.unindexed() == 4
+
+    assert search.index_all() == 4
+    rows = search.rows()
+    assert all(row["indexed"] for row in rows.values())
+    assert search.index.count() == len(rows) == 4
+    for key, row in rows.items():
+        assert search.index.get(key) == to_source(row)  # the whole row content, by document id
+    first = search.index.get(str(documents[0]))
+    assert first is not None
+    assert (first["reg_date"], first["deadline"], first["route_stage"]) == ("2026-11-25", "2026-12-04", "resolution")
+    assert first["attachments"] == {"a" * 64: "письмо.pdf"}
+    assert search.indexer.index_once().read == 0  # nothing is due any more
+
+    # the row without a registration is in the engine but not searchable, as in PostgreSQL
+    page = search.engine_search.search(principal(ORG, "admin"), None, None, 20, 0)
+    assert sorted(search.ids(page)) == sorted(str(d) for d in documents)
+    assert page.total == 3
+
+
+def test_a_row_updated_while_being_indexed_is_indexed_again(search: Search) -> None:
+    document, record = registered()
+    search.apply(record)
+    search.indexer.check_index()  # creates the index (index_once does this before every batch)
+    read = search.indexer.read_batch()
+    assert [str(r["document_id"]) for r in read] == [str(document)]
+
+    search.apply(route_started(document))  # the consumer changes the row after the indexer read it
+    result = search.indexer.write(read)
+    assert (result.read, result.indexed, result.changed) == (1, 0, 1)
+    assert search.unindexed() == 1  # the flag was not set for a version the engine does not have
+    stale = search.index.get(str(document))
+    assert stale is not None
+    assert stale["route_stage"] is None
+
+    again = search.indexer.index_once()
+    assert (again.read, again.indexed) == (1, 1)
+    fresh = search.index.get(str(document))
+    assert fresh is not None
+    assert fresh["route_stage"] == "resolution"
+    assert search.unindexed() == 0
+
+
+def test_a_document_the_engine_refuses_stays_unindexed_and_the_rest_go_on(
+    search: Search, client: Elasticsearch
+) -> None:
+    """An index someone made with a conflicting mapping: reg_number as a number. Nothing is marked that is not in."""
+    client.indices.create(
+        index=search.index.concrete,
+        aliases={search.index.alias: {}},
+        mappings={"properties": {"reg_number": {"type": "integer"}}},
+    )
+    refused, record = registered(reg_number="01-10/1")
+    accepted = uuid.uuid4()
+    search.apply(record, card_opened(accepted))  # the second row has no reg_number yet
+
+    result = search.indexer.index_once()
+    assert (result.read, result.indexed, result.refused) == (2, 1, 1)
+    assert search.rows()[str(refused)]["indexed"] is False
+    assert search.rows()[str(accepted)]["indexed"] is True
+    assert search.indexer.index_once().read == 0  # refused for good as it stands: not retried in a hot loop
+
+    search.apply(route_started(refused))  # a new version of the row is tried at once
+    assert search.indexer.index_once().read == 1
+    assert search.unindexed() == 1
+
+
+# -- searching ---------------------------------------------------------------------------------------------------------
+def test_search_finds_other_russian_word_forms(search: Search) -> None:
+    """Russian analysis: "сведениями" (instrumental plural) finds "сведений" (genitive plural)."""
+    wanted, wanted_record = registered("О предоставлении сведений о численности населения", reg_number="01-10/1")
+    other, other_record = registered(
+        "О ремонте автомобильных дорог общего пользования",
+        reg_number="01-10/2",
+        text="Прошу включить в план ремонт дороги до села.",
+    )
+    search.apply(wanted_record, other_record, card_opened(wanted), route_started(wanted))
+    search.index_all()
+    engine = search.engine_search
+
+    page = engine.search(principal(), "сведениями", None, 20, 0)
+    assert search.ids(page) == [str(wanted)]
+    assert page.total == 1
+    hit = page.hits[0]
+    assert (hit.reg_number, hit.reg_date, hit.deadline, hit.route_stage, hit.kind) == (
+        "01-10/1",
+        date(2026, 11, 25),
+        date(2026, 12, 4),
+        "resolution",
+        "incoming_letter",
+    )
+    assert hit.rank > 0
+    assert search.ids(engine.search(principal(), "сведениями о населении", None, 20, 0)) == [str(wanted)]
+    assert search.ids(engine.search(principal(), "дорогами", None, 20, 0)) == [str(other)]
+    assert search.ids(engine.search(principal(), "село", None, 20, 0)) == [str(other)]  # body: "села"
+    assert engine.search(principal(), "Росстатом", None, 20, 0).total == 2  # correspondent
+    assert engine.search(principal(), "космодром", None, 20, 0).total == 0
+    assert engine.search(principal(), "сведениями дорогами", None, 20, 0).total == 0  # every word must match
+
+
+def test_search_shows_only_the_callers_organization_and_dsp_only_to_those_admitted(search: Search) -> None:
+    ours, ours_record = registered("О предоставлении сведений о численности", org="org-a", reg_number="01-10/1")
+    theirs, theirs_record = registered("О предоставлении сведений о численности", org="org-b", reg_number="01-10/1")
+    dsp, dsp_record = registered(
+        "О предоставлении сведений о мобилизационной готовности", org="org-a", reg_number="01-10/2", access="ДСП"
+    )
+    search.apply(ours_record, theirs_record, dsp_record)
+    search.index_all()
+    engine = search.engine_search
+
+    clerk_a = engine.search(principal("org-a", "clerk"), "сведений", None, 20, 0)
+    assert search.ids(clerk_a) == [str(ours)]
+    assert clerk_a.total == 1
+    assert engine.search(principal("org-a", "clerk"), "01-10/2", None, 20, 0).total == 0  # not even by number
+    assert search.ids(engine.search(principal("org-b", "clerk"), "сведений", None, 20, 0)) == [str(theirs)]
+    for roles in (("dsp_reader",), ("clerk", "dsp_reader"), ("admin",)):
+        admitted = engine.search(principal("org-a", *roles), "сведений", None, 20, 0)
+        assert set(search.ids(admitted)) == {str(ours), str(dsp)}, roles
+        assert admitted.total == 2
+        assert search.ids(engine.search(principal("org-a", *roles), "01-10/2", None, 20, 0)) == [str(dsp)]
+    assert engine.search(principal("org-b", "admin"), "мобилизационной", None, 20, 0).total == 0
+    assert engine.search(principal("org-c", "admin"), None, None, 20, 0).total == 0
+
+
+def test_registration_numbers_match_exactly_and_ranking_is_relevance_then_newest(search: Search) -> None:
+    first, first_record = registered("Письмо о сведениях", reg_number="01-10/1", reg_date=date(2026, 11, 23))
+    twelfth, twelfth_record = registered("Письмо", reg_number="01-10/12", reg_date=date(2026, 11, 25))
+    body_only, body_record = registered(
+        "Письмо о графике", reg_number="01-10/2", reg_date=date(2026, 11, 24), text="Приложены сведения о графике."
+    )
+    order, order_record = registered(
+        "Об утверждении положения", reg_number="01-03/1-п", kind="order", reg_date=date(2026, 11, 22)
+    )
+    search.apply(first_record, twelfth_record, body_record, order_record)
+    search.index_all()
+    engine = search.engine_search
+
+    assert search.ids(engine.search(principal(), "01-10/1", None, 20, 0)) == [str(first)]  # not 01-10/12
+    assert search.ids(engine.search(principal(), "01-10/12", None, 20, 0)) == [str(twelfth)]
+    assert search.ids(engine.search(principal(), "12-07/345", None, 20, 0)) != []  # the correspondent's number
+    # relevance first: the title match before the body-only match, though the latter is newer
+    assert search.ids(engine.search(principal(), "сведения", None, 20, 0)) == [str(first), str(body_only)]
+    # no words: newest registration first
+    newest = [str(twelfth), str(body_only), str(first), str(order)]
+    assert search.ids(engine.search(principal(), None, None, 20, 0)) == newest
+    assert search.ids(engine.search(principal(), None, "order", 20, 0)) == [str(order)]
+    assert engine.search(principal(), None, "incoming_letter", 20, 0).total == 3
+    pages = [engine.search(principal(), None, None, 2, offset) for offset in (0, 2)]
+    assert [search.ids(p) for p in pages] == [newest[:2], newest[2:]]
+    assert pages[0].total == pages[1].total == 4
+
+
+def test_both_backends_find_the_same_documents(search: Search) -> None:
+    records = [
+        registered("О предоставлении сведений о численности населения", reg_number="01-10/1")[1],
+        registered("О ремонте дорог", reg_number="01-10/2", text="Ремонт дороги до села Ивановка.")[1],
+        registered("О сведениях для ремонта", reg_number="01-10/3", access="ДСП")[1],
+        registered("Об утверждении положения о сведениях", reg_number="01-03/1-п", kind="order")[1],
+        registered("О численности", reg_number="01-10/1", org="org-b")[1],
+    ]
+    search.apply(*records)
+    search.index_all()
+    queries: list[tuple[Principal, str | None, str | None]] = [
+        (principal(), "сведениями", None),
+        (principal(ORG, "dsp_reader"), "сведениями", None),
+        (principal(), "ремонтом дороги", None),
+        (principal(ORG, "admin"), "ремонта", None),
+        (principal(), "01-10/1", None),
+        (principal(), "сведения", "order"),
+        (principal(), None, None),
+        (principal("org-b"), "численности", None),
+        (principal("org-b"), "сведений", None),
+    ]
+    for who, q, kind in queries:
+        in_postgres = search.postgres_search.search(who, q, kind, 20, 0)
+        in_engine = search.engine_search.search(who, q, kind, 20, 0)
+        assert sorted(search.ids(in_engine)) == sorted(search.ids(in_postgres)), (who.roles, q, kind)
+        assert in_engine.total == in_postgres.total
+
+
+# -- at least once -----------------------------------------------------------------------------------------------------
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll (the indexer runs in this event loop, so the wait must not block it) for up to 15 s."""
+    for _ in range(300):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("condition not reached within 15 s")
+
+
+async def test_the_running_indexer_wakes_on_a_change_at_once(search: Search) -> None:
+    """The consumer's write notifies (trigger documents_changed); the idle loop does not wait for its next look."""
+    search.indexer.idle_seconds = 60.0
+    loop = asyncio.create_task(search.indexer.run())
+    try:
+        await _until(lambda: search.indexer.healthy() and search.indexer.listening)
+        document, record = registered()
+        search.apply(record)
+        await _until(lambda: search.unindexed() == 0)  # well before the 60 s idle look
+        search.apply(route_started(document))
+        await _until(lambda: search.unindexed() == 0)
+    finally:
+        search.indexer.stop()
+        await loop
+    assert not search.indexer.healthy()  # stopped
+    indexed = search.index.get(str(document))
+    assert indexed is not None
+    assert indexed["route_stage"] == "resolution"
+
+
+async def test_nothing_is_lost_when_the_engine_stops_midway(search: Search, engine: OsmemProcess) -> None:
+    """ES stopped after the first batch: the rest stay unindexed; the engine comes back empty; all get in, once."""
+    documents = []
+    records = []
+    for n in range(600):
+        document, record = registered(f"Обращение гражданина номер {n}", reg_number=f"02-01/{n + 1}")
+        documents.append(document)
+        records.append(record)
+    search.apply(*records)
+    assert search.indexer.index_once().indexed == 250  # the first batch gets in
+
+    engine.stop()
+    with pytest.raises(EngineConnectionError):
+        search.indexer.index_once()
+    assert search.unindexed() == 350  # nothing was marked that the engine does not have
+    with pytest.raises(SearchUnavailable):
+        search.engine_search.search(principal(), "обращение", None, 20, 0)
+
+    loop = asyncio.create_task(search.indexer.run())
+    try:
+        await asyncio.sleep(0.5)  # the loop keeps trying with backoff while the engine is down
+        assert not search.indexer.healthy()
+        late, late_record = registered("Обращение после остановки", reg_number="02-01/601")
+        search.apply(late_record, route_started(documents[0]))  # a new row, and a change to an indexed one
+        assert search.unindexed() == 352
+
+        engine.start()  # memory only: an empty engine; the indexer makes every row due again
+        await _until(lambda: search.indexer.healthy() and search.unindexed() == 0)
+    finally:
+        search.indexer.stop()
+        await loop
+
+    search.index.refresh()
+    assert search.index.count() == len(search.rows()) == 601  # every row once, no duplicates
+    changed = search.index.get(str(documents[0]))
+    assert changed is not None
+    assert changed["route_stage"] == "resolution"
+    assert search.index.get(str(late)) is not None
+    page = search.engine_search.search(principal(), "обращению", None, 20, 0)
+    assert page.total == 601
