@@ -91,13 +91,32 @@ def load_public_key(settings: PlatformSettings) -> str | None:
 class Authenticator:
     """Verifies bearer tokens; the public key is read lazily so a service may start before the issuer."""
 
+    #: Verified tokens kept (until they expire) so a client's every request does not pay the RSA check again.
+    CACHE_SIZE = 10_000
+
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings
-        self._key: str | None = None
+        self._key: rsa.RSAPublicKey | None = None
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        principal, expires = self._decode(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
         if self._key is None:
-            self._key = load_public_key(self.settings)
+            pem = load_public_key(self.settings)
+            if pem is not None:
+                key = serialization.load_pem_public_key(pem.encode())
+                if not isinstance(key, rsa.RSAPublicKey):
+                    raise _unauthorized("the token verification key must be an RSA public key (RS256)")
+                self._key = key
         if self._key is None:
             raise _unauthorized("no token verification key is configured (EDMS_JWT_PUBLIC_KEY)")
         try:
@@ -118,9 +137,10 @@ class Authenticator:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise _unauthorized("invalid token: claim 'roles' must be a list of strings")
         unit = claims.get("unit")
-        return Principal(
+        principal = Principal(
             sub=str(claims["sub"]), org=org, unit=unit if isinstance(unit, str) else None, roles=frozenset(roles)
         )
+        return principal, float(claims["exp"])
 
 
 def _unauthorized(detail: str) -> HTTPException:
