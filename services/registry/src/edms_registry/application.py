@@ -75,16 +75,18 @@ class RegistryApplication(ServiceApplication):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._numbering = threading.Lock()
+        # Group commit: one leader at a time saves; the others queue their tickets and wait for an answer.
+        self._turn = threading.Condition()
+        self._leading = False
         self._pending: list[_Ticket] = []
-        self._pending_lock = threading.Lock()
 
     def register(self, cmd: Registration) -> Document:
         """Give the next number of the kind's journal and save number and card in one transaction.
 
-        Group commit: the thread that gets the numbering lock takes every registration queued behind it, numbers
-        them all from one read of the journal and saves journal and cards in one atomic save; under load one
-        transaction carries many registrations, and alone a registration waits for nobody. A command the domain
+        Group commit (leader/followers): while one thread saves a batch, later registrations queue; when it is done,
+        the threads it answered return at once and one of the others leads the next batch with everything queued,
+        numbered from one read of the journal and saved with it in one atomic save. Under load one transaction
+        carries many registrations; alone a registration waits for nobody. A command the domain
         refuses gets no number and the others go on.
 
         Between replicas a PostgreSQL advisory lock on the journal queues them first come, first served. The
@@ -93,18 +95,24 @@ class RegistryApplication(ServiceApplication):
         registration is always ahead of the loser's retry.
         """
         ticket = _Ticket(cmd)
-        with self._pending_lock:
+        with self._turn:
             self._pending.append(ticket)
-        with self._numbering:
-            if not ticket.done:
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                try:
-                    self._register_batch(batch)
-                except BaseException as exc:
-                    for waiting in batch:
-                        if not waiting.done:
-                            waiting.fail(exc)
+            while self._leading and not ticket.done:
+                self._turn.wait()  # a leader is saving; it or the next one takes this ticket
+            if ticket.done:
+                return ticket.result()
+            self._leading = True
+            batch, self._pending = self._pending, []
+        try:
+            self._register_batch(batch)
+        except BaseException as exc:
+            for waiting in batch:
+                if not waiting.done:
+                    waiting.fail(exc)
+        finally:
+            with self._turn:
+                self._leading = False
+                self._turn.notify_all()
         return ticket.result()
 
     def _register_batch(self, tickets: list[_Ticket]) -> None:
