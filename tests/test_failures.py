@@ -219,15 +219,22 @@ def test_malformed_event_goes_to_dead_letters_and_later_events_flow(stack: Stack
 def test_kill_9_of_consumers_while_2000_documents_stream_loses_and_doubles_nothing(stack: Stack, clerk: Client) -> None:
     progress: list[int] = []
     done = threading.Event()
+    failures: list[BaseException] = []
 
     def chaos() -> None:
-        eventually(lambda: len(progress) >= 300, timeout=120)
+        try:
+            kill_and_restart()
+        except BaseException as exc:
+            failures.append(exc)
+
+    def kill_and_restart() -> None:
+        eventually(lambda: len(progress) >= 300, timeout=300)
         for name in ("search", "control"):
             stack.processes[name].stop(kill=True)  # kill -9 mid-batch
         time.sleep(1.0)
         for name in ("search", "control"):
             stack.start_service(name)
-        eventually(lambda: len(progress) >= 1200, timeout=120)
+        eventually(lambda: len(progress) >= 1200, timeout=300)
         stack.processes["archive"].stop(kill=True)
         stack.processes["routing"].stop(kill=True)
         stack.start_service("archive")
@@ -238,6 +245,7 @@ def test_kill_9_of_consumers_while_2000_documents_stream_loses_and_doubles_nothi
     killer.start()
     ids = register_many(clerk, 2000, progress=progress)
     killer.join(timeout=300)
+    assert not failures, failures
     assert done.is_set()
     assert len(set(ids)) == 2000
     final = wait_consistent(stack, timeout=240)
