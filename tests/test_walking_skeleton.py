@@ -109,3 +109,20 @@ def _ok(response: httpx.Response) -> dict[str, Any] | None:
         body: dict[str, Any] = response.json()
         return body
     return None
+
+
+def test_restricted_card_is_read_only_by_those_admitted_decree_1233(stack: Stack, clerk: Client) -> None:
+    """ДСП cards: Regulation on official information of limited distribution (Decree No. 1233 of 03.11.1994)."""
+    from edms_runtime.auth import issue_token
+    from edms_runtime.settings import PlatformSettings
+
+    document = clerk.register(title="Служебное письмо о мобилизационной готовности", access="ДСП")
+    admitted = Client(
+        stack,
+        issue_token(PlatformSettings(data_dir=stack.data_dir), user="a", org=clerk.org, roles=["dsp_reader"]),
+        clerk.org,
+    )
+    assert admitted.get("registry", f"/documents/{document['id']}").json()["access"] == "ДСП"
+    assert clerk.get("registry", f"/documents/{document['id']}").status_code == 404
+    eventually(lambda: admitted.get("search", "/search", q="мобилизационной").json()["total"] == 1)
+    assert clerk.get("search", "/search", q="мобилизационной").json()["total"] == 0

@@ -19,6 +19,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from edms_runtime.settings import PlatformSettings
 
+#: Who may read a card with an access restriction mark (ДСП): only those admitted to it — Regulation on handling
+#: official information of limited distribution (Decree of the Government of the RF No. 1233 of 03.11.1994).
+RESTRICTED_READER_ROLES = ("dsp_reader", "admin")
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -29,6 +33,14 @@ class Principal:
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
+
+    @property
+    def reads_restricted(self) -> bool:
+        return self.has_role(*RESTRICTED_READER_ROLES)
+
+    def may_read(self, org: str, access: str | None) -> bool:
+        """Own organization's cards; restricted ones only when admitted (the same rule search applies in queries)."""
+        return org == self.org and (access is None or self.reads_restricted)
 
 
 def issuer_dir(settings: PlatformSettings) -> Path:

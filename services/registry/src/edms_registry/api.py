@@ -117,8 +117,8 @@ CorrelationId = Annotated[uuid.UUID | None, Header(alias="X-Correlation-ID")]
 
 
 def _visible(document: Document, principal: Principal) -> Document:
-    if document.org != principal.org:
-        raise DocumentNotFound(f"document {document.id} is not registered")  # do not reveal other orgs' cards
+    if not principal.may_read(document.org, document.access):
+        raise DocumentNotFound(f"document {document.id} is not registered")  # do not reveal what one may not read
     return document
 
 

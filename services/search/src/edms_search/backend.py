@@ -18,10 +18,6 @@ from edms_runtime.auth import Principal
 from edms_runtime.http import DomainError
 from edms_search.elastic import ENGINE_ERRORS, DocumentIndex
 
-#: Who may read a restricted (ДСП) card: Regulation on handling official information of limited distribution
-#: (Decree of the Government of the RF No. 1233 of 03.11.1994) — only those admitted to it.
-RESTRICTED_READER_ROLES = ("dsp_reader", "admin")
-
 
 @dataclass(frozen=True)
 class Hit:
@@ -54,7 +50,7 @@ class PostgresSearch:
         # ACL inside the query: own organization only; restricted cards only for those admitted to them.
         where = ["reg_number IS NOT NULL", "org = %(org)s"]
         params: dict[str, Any] = {"org": principal.org, "limit": limit, "offset": offset, "q": q or ""}
-        if not principal.has_role(*RESTRICTED_READER_ROLES):
+        if not principal.reads_restricted:
             where.append("access IS NULL")
         if kind:
             where.append("kind = %(kind)s")
@@ -119,7 +115,7 @@ class ElasticsearchSearch:
         # ACL inside the query: own organization only; restricted cards only for those admitted to them.
         filters: list[dict[str, Any]] = [{"term": {"org": principal.org}}, {"exists": {"field": "reg_number"}}]
         must_not: list[dict[str, Any]] = []
-        if not principal.has_role(*RESTRICTED_READER_ROLES):
+        if not principal.reads_restricted:
             must_not.append({"exists": {"field": "access"}})
         if kind:
             filters.append({"term": {"kind": kind}})
