@@ -17,8 +17,9 @@ import pytest
 
 from edms_runtime.auth import issue_token
 from edms_runtime.settings import PlatformSettings
-from edms_runtime.stack import OsmemProcess, Stack, free_port
+from edms_runtime.stack import OsmemProcess, Stack
 from edms_search.elastic import DocumentIndex, make_client
+from services.search.tests.records import running_osmem
 from tests.conftest import _run_stack
 from tests.infra import containers_requested, kafka_container
 from tests.support import Client, eventually
@@ -28,12 +29,7 @@ INDEX = "edms-documents-skeleton"
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OsmemProcess]:
-    server = OsmemProcess(free_port(), tmp_path_factory.mktemp("osmem") / "osmem.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_osmem(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -10,158 +10,41 @@ is an engine that lost everything, which the indexer has to notice and repair.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeAlias
+from datetime import date
+from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EngineConnectionError
 from psycopg_pool import ConnectionPool
 
-from edms_contracts import (
-    AttachmentAdded,
-    ControlCardOpened,
-    DocumentRegistered,
-    Envelope,
-    Event,
-    RouteStarted,
-    encode,
-    event_id_for,
-)
-from edms_contracts.topics import CONTROL_CARD, REGISTRY_DOCUMENT, ROUTING_ROUTE, Topic
 from edms_runtime.auth import Principal
-from edms_runtime.consumer import TRACKING_DDL, TrackingConsumer
-from edms_runtime.db import ensure_schema, make_pool
-from edms_runtime.relay import RELAY_DDL
-from edms_runtime.settings import PlatformSettings
-from edms_runtime.stack import OsmemProcess, free_port
+from edms_runtime.consumer import TrackingConsumer
+from edms_runtime.stack import OsmemProcess
 from edms_search.backend import ElasticsearchSearch, Page, PostgresSearch, SearchUnavailable
 from edms_search.elastic import FIELDS, DocumentIndex, make_client, to_source
 from edms_search.indexer import Indexer
-from edms_search.projections import DDL, HANDLERS
-from edms_search.stream import TOPICS
-
-Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
-
-ORG = "demo-region"
-OCCURRED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
-_offsets = itertools.count()
-
-
-# -- events, as the services publish them -------------------------------------------------------------------------
-def _record(payload: Event, aggregate_id: uuid.UUID, topic: Topic, version: int = 1) -> Record:
-    envelope = Envelope(
-        event_id=event_id_for(aggregate_id, version),
-        event_type=payload.event_type(),
-        schema_version=payload.schema_version,
-        occurred_at=OCCURRED + timedelta(seconds=version),
-        aggregate_id=aggregate_id,
-        aggregate_version=version,
-        correlation_id=None,
-        causation_id=None,
-        producer=topic.name.split(".")[1],
-        payload=payload.model_dump(mode="json"),
-    )
-    value, key = encode(envelope), str(aggregate_id).encode()
-    record: Record = ConsumerRecord(
-        topic=topic.name,
-        partition=0,
-        offset=next(_offsets),
-        timestamp=1_764_055_800_000,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=len(key),
-        serialized_value_size=len(value),
-        headers=[],
-    )
-    return record
-
-
-def registered(
-    title: str = "О предоставлении сведений о численности населения",
-    *,
-    reg_number: str = "01-10/1",
-    org: str = ORG,
-    access: str | None = None,
-    kind: str = "incoming_letter",
-    text: str | None = None,
-    reg_date: date = date(2026, 11, 25),
-    document_id: uuid.UUID | None = None,
-) -> tuple[uuid.UUID, Record]:
-    document = document_id or uuid.uuid4()
-    event = DocumentRegistered(
-        document_id=document,
-        kind=kind,
-        journal="ВХ",
-        reg_number=reg_number,
-        reg_date=reg_date,
-        title=title,
-        text=text,
-        correspondent="Территориальный орган Росстата",
-        correspondent_number="12-07/345",
-        correspondent_date=date(2026, 11, 20),
-        case_index="01-10",
-        org=org,
-        unit="01",
-        access=access,
-        registered_by="clerk1",
-    )
-    return document, _record(event, document, REGISTRY_DOCUMENT)
-
-
-def attachment(document: uuid.UUID) -> Record:
-    event = AttachmentAdded(
-        document_id=document,
-        sha256="a" * 64,
-        filename="письмо.pdf",
-        media_type="application/pdf",
-        size=1024,
-        added_by="clerk1",
-    )
-    return _record(event, document, REGISTRY_DOCUMENT, version=2)
-
-
-def route_started(document: uuid.UUID) -> Record:
-    route = uuid.uuid4()
-    event = RouteStarted(
-        route_id=route,
-        document_id=document,
-        process="6-incoming-registration",
-        stages=["resolution", "execution", "completion"],
-        current_stage="resolution",
-    )
-    return _record(event, route, ROUTING_ROUTE)
-
-
-def card_opened(document: uuid.UUID, reg_number: str = "01-10/1") -> Record:
-    card = uuid.uuid4()
-    event = ControlCardOpened(
-        card_id=card, document_id=document, reg_number=reg_number, deadline=date(2026, 12, 4), rule="official-10-days"
-    )
-    return _record(event, card, CONTROL_CARD)
-
-
-def principal(org: str = ORG, *roles: str) -> Principal:
-    return Principal(sub="user1", org=org, unit="01", roles=frozenset(roles or ("clerk",)))
+from services.search.tests.records import (
+    ORG,
+    Record,
+    attachment,
+    card_opened,
+    principal,
+    registered,
+    route_started,
+    running_osmem,
+    search_read_model,
+)
 
 
 # -- fixtures ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OsmemProcess]:
     """A real osmem-server process on a free port (memory only)."""
-    server = OsmemProcess(free_port(), tmp_path_factory.mktemp("osmem") / "osmem.log")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running_osmem(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -219,30 +102,19 @@ class Search:
 
 @pytest.fixture
 def search(fresh_database_url: str, client: Elasticsearch) -> Iterator[Search]:
-    ensure_schema(fresh_database_url, "search", RELAY_DDL + TRACKING_DDL + DDL)
-    pool = make_pool(fresh_database_url, "search", max_size=4)
-    consumer = TrackingConsumer(
-        name="search",
-        topics=TOPICS,
-        handlers=HANDLERS,
-        pool=pool,
-        settings=PlatformSettings(database_url=fresh_database_url),
-    )
-    index = DocumentIndex(client, f"edms-test-{uuid.uuid4().hex[:10]}")
-    indexer = Indexer(
-        service="search",
-        pool=pool,
-        index=index,
-        database_url=fresh_database_url,
-        batch_size=250,
-        idle_seconds=0.2,
-        retry_seconds=0.05,
-        max_retry_seconds=0.2,
-    )
-    try:
+    with search_read_model(fresh_database_url, max_size=4) as (pool, consumer):
+        index = DocumentIndex(client, f"edms-test-{uuid.uuid4().hex[:10]}")
+        indexer = Indexer(
+            service="search",
+            pool=pool,
+            index=index,
+            database_url=fresh_database_url,
+            batch_size=250,
+            idle_seconds=0.2,
+            retry_seconds=0.05,
+            max_retry_seconds=0.2,
+        )
         yield Search(pool, consumer, index, indexer)
-    finally:
-        pool.close()
 
 
 # -- the client against the engine ---------------------------------------------------------------------------------

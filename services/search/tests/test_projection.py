@@ -9,91 +9,38 @@ rebuild by replay that gives byte-identical rows, and search with Russian stemmi
 
 from __future__ import annotations
 
-import itertools
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
 from psycopg_pool import ConnectionPool
 
-from edms_contracts import (
-    AttachmentAdded,
-    ControlCardOpened,
-    DocumentFiled,
-    DocumentRegistered,
-    Envelope,
-    Event,
-    RouteStarted,
-    encode,
-    event_id_for,
-)
-from edms_contracts.topics import ARCHIVE_FILING, CONTROL_CARD, REGISTRY_DOCUMENT, ROUTING_ROUTE, Topic
-from edms_runtime.auth import Principal
-from edms_runtime.consumer import TRACKING_DDL, BatchResult, TrackingConsumer
-from edms_runtime.db import ensure_schema, make_pool
-from edms_runtime.relay import RELAY_DDL
+from edms_contracts import ControlCardOpened, DocumentFiled, Envelope, encode
+from edms_contracts.topics import ARCHIVE_FILING
+from edms_runtime.consumer import BatchResult, TrackingConsumer
 from edms_runtime.replay import replay
-from edms_runtime.settings import PlatformSettings
 from edms_search.backend import PostgresSearch
-from edms_search.projections import DDL, HANDLERS
-from edms_search.stream import TOPICS
-
-Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
-
-ORG = "demo-region"
-OCCURRED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
-_offsets = itertools.count()
+from services.search.tests.records import (
+    ORG,
+    Record,
+    attachment,
+    card_opened,
+    consumer_record,
+    delivered_again,
+    envelope_for,
+    principal,
+    published,
+    registered,
+    route_started,
+    search_read_model,
+)
 
 
 # -- building records by hand ------------------------------------------------------------------------------------------
-def _envelope(payload: Event, aggregate_id: uuid.UUID, version: int = 1, producer: str = "registry") -> Envelope:
-    return Envelope(
-        event_id=event_id_for(aggregate_id, version),
-        event_type=payload.event_type(),
-        schema_version=payload.schema_version,
-        occurred_at=OCCURRED + timedelta(seconds=version),
-        aggregate_id=aggregate_id,
-        aggregate_version=version,
-        correlation_id=None,
-        causation_id=None,
-        producer=producer,
-        payload=payload.model_dump(mode="json"),
-    )
-
-
-def _record(value: bytes | None, topic: Topic = REGISTRY_DOCUMENT, key: bytes | None = None) -> Record:
-    """A ConsumerRecord as aiokafka's consumer returns it (each call a new offset, as a redelivery would have)."""
-    record: Record = ConsumerRecord(
-        topic=topic.name,
-        partition=0,
-        offset=next(_offsets),
-        timestamp=1_764_055_800_000,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=len(key) if key else -1,
-        serialized_value_size=len(value) if value is not None else -1,
-        headers=[],
-    )
-    return record
-
-
-def _redelivered(record: Record) -> Record:
-    """The same message delivered again (after a rebalance, or republished after a broker change): a new offset."""
-    again: Record = replace(record, offset=next(_offsets))
-    return again
-
-
-def _to_record(envelope: Envelope, topic: Topic) -> Record:
-    return _record(encode(envelope), topic, key=str(envelope.aggregate_id).encode())
-
-
 @dataclass
 class Card:
     """Every event the search model takes for one document, as they would arrive from the four services."""
@@ -119,51 +66,14 @@ def _card(
     document_id: uuid.UUID | None = None,
     text: str | None = None,
 ) -> Card:
-    document = document_id or uuid.uuid4()
-    registered = DocumentRegistered(
-        document_id=document,
-        kind=kind,
-        journal="ВХ",
-        reg_number=reg_number,
-        reg_date=date(2026, 11, 25),
-        title=title,
-        text=text,
-        correspondent="Территориальный орган Росстата",
-        correspondent_number="12-07/345",
-        correspondent_date=date(2026, 11, 20),
-        case_index="01-10",
-        org=org,
-        unit="01",
-        access=access,
-        registered_by="clerk1",
+    document, registration = registered(
+        title, reg_number=reg_number, org=org, access=access, kind=kind, text=text, document_id=document_id
     )
-    attachment = AttachmentAdded(
-        document_id=document,
-        sha256="a" * 64,
-        filename="письмо.pdf",
-        media_type="application/pdf",
-        size=1024,
-        added_by="clerk1",
-    )
-    route_id, card_id, case_id, filing_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    route = RouteStarted(
-        route_id=route_id,
-        document_id=document,
-        process="6-incoming-registration",
-        stages=["resolution", "execution", "completion"],
-        current_stage="resolution",
-    )
-    control = ControlCardOpened(
-        card_id=card_id,
-        document_id=document,
-        reg_number=reg_number,
-        deadline=date(2026, 12, 4),
-        rule="official-10-days",
-    )
+    filing_id = uuid.uuid4()
     filed = DocumentFiled(
         filing_id=filing_id,
         document_id=document,
-        case_id=case_id,
+        case_id=uuid.uuid4(),
         case_index="01-10",
         case_title="Входящая переписка по основной деятельности",
         year=2026,
@@ -171,11 +81,11 @@ def _card(
     )
     return Card(
         document_id=document,
-        registered=_to_record(_envelope(registered, document, 1), REGISTRY_DOCUMENT),
-        attachment=_to_record(_envelope(attachment, document, 2), REGISTRY_DOCUMENT),
-        route=_to_record(_envelope(route, route_id, producer="routing"), ROUTING_ROUTE),
-        control=_to_record(_envelope(control, card_id, producer="control"), CONTROL_CARD),
-        filed=_to_record(_envelope(filed, filing_id, producer="archive"), ARCHIVE_FILING),
+        registered=registration,
+        attachment=attachment(document),
+        route=route_started(document),
+        control=card_opened(document, reg_number),
+        filed=published(filed, filing_id, ARCHIVE_FILING),
     )
 
 
@@ -219,19 +129,8 @@ class ReadModel:
 
 @pytest.fixture
 def model(fresh_database_url: str) -> Iterator[ReadModel]:
-    ensure_schema(fresh_database_url, "search", RELAY_DDL + TRACKING_DDL + DDL)
-    pool = make_pool(fresh_database_url, "search", max_size=2)
-    consumer = TrackingConsumer(
-        name="search",
-        topics=TOPICS,
-        handlers=HANDLERS,
-        pool=pool,
-        settings=PlatformSettings(database_url=fresh_database_url),
-    )
-    try:
+    with search_read_model(fresh_database_url, max_size=2) as (pool, consumer):
         yield ReadModel(fresh_database_url, pool, consumer)
-    finally:
-        pool.close()
 
 
 # -- order independence ------------------------------------------------------------------------------------------------
@@ -285,7 +184,7 @@ def test_the_same_envelope_twice_changes_nothing(model: ReadModel) -> None:
     before = model.rows()
     tracked = model.tracked()
 
-    redelivered = [_redelivered(r) for r in card.records]  # new offsets, same events
+    redelivered = [delivered_again(r) for r in card.records]  # new offsets, same events
     result = model.apply(*redelivered)
     assert (result.applied, result.duplicates, result.dead) == (0, 5, [])
     assert model.rows() == before
@@ -294,7 +193,7 @@ def test_the_same_envelope_twice_changes_nothing(model: ReadModel) -> None:
 
 def test_a_duplicate_within_one_batch_is_applied_once(model: ReadModel) -> None:
     card = _card()
-    result = model.apply(card.registered, card.control, _redelivered(card.registered), card.control)
+    result = model.apply(card.registered, card.control, delivered_again(card.registered), card.control)
     assert (result.applied, result.duplicates) == (2, 2)
     assert model.tracked() == 2
 
@@ -302,11 +201,11 @@ def test_a_duplicate_within_one_batch_is_applied_once(model: ReadModel) -> None:
 # -- dead letters ------------------------------------------------------------------------------------------------------
 def test_bad_records_become_dead_letters_and_the_good_ones_are_applied(model: ReadModel) -> None:
     first, second = _card(reg_number="01-10/1"), _card(reg_number="01-10/2")
-    garbage = _record(b"\xff\xfe not an envelope")
-    empty = _record(None)
-    bad_payload = _record(encode(_without_title(first.registered.value)))
-    unknown = _record(encode(_unknown_event(first.document_id)))
-    newer = _record(encode(_newer_version(second.document_id)))
+    garbage = consumer_record(b"\xff\xfe not an envelope")
+    empty = consumer_record(None)
+    bad_payload = consumer_record(encode(_without_title(first.registered.value)))
+    unknown = consumer_record(encode(_unknown_event(first.document_id)))
+    newer = consumer_record(encode(_newer_version(second.document_id)))
 
     batch = [first.registered, garbage, empty, bad_payload, unknown, newer, second.registered]
     result = model.apply(*batch)
@@ -351,7 +250,7 @@ def _without_title(raw: bytes) -> Envelope:
 
 
 def _unknown_event(document_id: uuid.UUID) -> Envelope:
-    envelope = _envelope(
+    envelope = envelope_for(
         ControlCardOpened(
             card_id=uuid.uuid4(), document_id=document_id, reg_number="x", deadline=date(2026, 12, 4), rule="r"
         ),
@@ -391,10 +290,6 @@ def test_replay_into_an_emptied_table_gives_byte_identical_rows(model: ReadModel
 
 
 # -- search ------------------------------------------------------------------------------------------------------------
-def _principal(org: str = ORG, *roles: str) -> Principal:
-    return Principal(sub="user1", org=org, unit="01", roles=frozenset(roles or ("clerk",)))
-
-
 def test_search_finds_a_title_by_another_word_form(model: ReadModel) -> None:
     """Russian stemming: "сведениями" (instrumental plural) finds "сведений" (genitive plural)."""
     wanted = _card(title="О предоставлении сведений о численности населения", reg_number="01-10/1")
@@ -406,7 +301,7 @@ def test_search_finds_a_title_by_another_word_form(model: ReadModel) -> None:
     model.apply(*wanted.records, *other.records)
     search = PostgresSearch(model.pool)
 
-    page = search.search(_principal(), "сведениями", None, 20, 0)
+    page = search.search(principal(), "сведениями", None, 20, 0)
     assert [hit.id for hit in page.hits] == [str(wanted.document_id)]
     assert page.total == 1
     hit = page.hits[0]
@@ -417,10 +312,10 @@ def test_search_finds_a_title_by_another_word_form(model: ReadModel) -> None:
         "resolution",
     )
     assert hit.rank > 0
-    assert search.search(_principal(), "дорогами", None, 20, 0).hits[0].id == str(other.document_id)
-    assert search.search(_principal(), "01-10/2", None, 20, 0).hits[0].id == str(other.document_id)
-    assert search.search(_principal(), "село", None, 20, 0).hits[0].id == str(other.document_id)  # body, "села"
-    assert search.search(_principal(), "космодром", None, 20, 0).total == 0
+    assert search.search(principal(), "дорогами", None, 20, 0).hits[0].id == str(other.document_id)
+    assert search.search(principal(), "01-10/2", None, 20, 0).hits[0].id == str(other.document_id)
+    assert search.search(principal(), "село", None, 20, 0).hits[0].id == str(other.document_id)  # body, "села"
+    assert search.search(principal(), "космодром", None, 20, 0).total == 0
 
 
 def test_search_shows_only_the_callers_organization(model: ReadModel) -> None:
@@ -429,10 +324,10 @@ def test_search_shows_only_the_callers_organization(model: ReadModel) -> None:
     model.apply(*ours.records, *theirs.records)
     search = PostgresSearch(model.pool)
     for org, card in (("org-a", ours), ("org-b", theirs)):
-        page = search.search(_principal(org), "сведений", None, 20, 0)
+        page = search.search(principal(org), "сведений", None, 20, 0)
         assert [hit.id for hit in page.hits] == [str(card.document_id)]
-        assert search.search(_principal(org), None, None, 20, 0).total == 1
-    assert search.search(_principal("org-c", "admin"), None, None, 20, 0).total == 0
+        assert search.search(principal(org), None, None, 20, 0).total == 1
+    assert search.search(principal("org-c", "admin"), None, None, 20, 0).total == 0
 
 
 def test_restricted_cards_only_for_those_admitted(model: ReadModel) -> None:
@@ -442,13 +337,13 @@ def test_restricted_cards_only_for_those_admitted(model: ReadModel) -> None:
     model.apply(*open_card.records, *dsp_card.records)
     search = PostgresSearch(model.pool)
 
-    clerk = search.search(_principal(ORG, "clerk"), "сведений", None, 20, 0)
+    clerk = search.search(principal(ORG, "clerk"), "сведений", None, 20, 0)
     assert [hit.id for hit in clerk.hits] == [str(open_card.document_id)]
     assert clerk.total == 1
-    assert search.search(_principal(ORG, "clerk"), "01-10/2", None, 20, 0).total == 0  # not even by number
+    assert search.search(principal(ORG, "clerk"), "01-10/2", None, 20, 0).total == 0  # not even by number
 
     for roles in (("dsp_reader",), ("clerk", "dsp_reader"), ("admin",)):
-        admitted = search.search(_principal(ORG, *roles), "сведений", None, 20, 0)
+        admitted = search.search(principal(ORG, *roles), "сведений", None, 20, 0)
         assert {hit.id for hit in admitted.hits} == {str(open_card.document_id), str(dsp_card.document_id)}, roles
         assert admitted.total == 2
 
@@ -457,9 +352,9 @@ def test_search_does_not_show_a_document_before_its_registration_arrived(model: 
     card = _card()
     model.apply(card.control, card.route, card.filed)
     search = PostgresSearch(model.pool)
-    assert search.search(_principal(ORG, "admin"), None, None, 20, 0).total == 0
+    assert search.search(principal(ORG, "admin"), None, None, 20, 0).total == 0
     model.apply(card.registered)
-    assert search.search(_principal(ORG, "admin"), None, None, 20, 0).total == 1
+    assert search.search(principal(ORG, "admin"), None, None, 20, 0).total == 1
 
 
 def test_search_filters_by_kind_and_pages(model: ReadModel) -> None:
@@ -467,9 +362,9 @@ def test_search_filters_by_kind_and_pages(model: ReadModel) -> None:
     order = _card(title="Об утверждении положения о сведениях", reg_number="01-03/1-п", kind="order")
     model.apply(*(c.registered for c in letters), order.registered)
     search = PostgresSearch(model.pool)
-    assert [h.id for h in search.search(_principal(), None, "order", 20, 0).hits] == [str(order.document_id)]
-    assert search.search(_principal(), None, "incoming_letter", 20, 0).total == 3
-    first, second = search.search(_principal(), None, None, 2, 0), search.search(_principal(), None, None, 2, 2)
+    assert [h.id for h in search.search(principal(), None, "order", 20, 0).hits] == [str(order.document_id)]
+    assert search.search(principal(), None, "incoming_letter", 20, 0).total == 3
+    first, second = search.search(principal(), None, None, 2, 0), search.search(principal(), None, None, 2, 2)
     assert first.total == second.total == 4
     assert len(first.hits) == 2
     assert len(second.hits) == 2
