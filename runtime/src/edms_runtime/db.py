@@ -86,3 +86,13 @@ def ping(pool: ConnectionPool[Any]) -> bool:
         return True
     except Exception:
         return False
+
+
+async def try_lead(connection: psycopg.AsyncConnection[Any], role: str) -> bool:
+    """Become the one process doing `role` (e.g. a service's relay): a session advisory lock on `connection`.
+
+    Other replicas get False and stand by; the lock is freed when the connection closes or its process dies.
+    """
+    cursor = await connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (role,))
+    row = await cursor.fetchone()
+    return bool(row and row[0])

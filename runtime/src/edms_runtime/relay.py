@@ -24,6 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from edms_contracts import Envelope, Event, encode, event_id_for
 from edms_contracts.topics import Topic
+from edms_runtime.db import try_lead
 from edms_runtime.eventstore import ServiceApplication, events_channel
 from edms_runtime.kafka import cluster_id, ensure_topics, make_producer
 from edms_runtime.settings import PlatformSettings
@@ -177,9 +178,7 @@ class OutboxRelay:
 
     async def _lead(self, leader: psycopg.AsyncConnection[Any]) -> bool:
         """One relay per service publishes; other replicas stand by (a session advisory lock, freed on death)."""
-        cursor = await leader.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"edms-relay-{self.name}",))
-        row = await cursor.fetchone()
-        self.standby = not (row and row[0])
+        self.standby = not await try_lead(leader, f"edms-relay-{self.name}")
         return not self.standby
 
     async def _session(self, leader: psycopg.AsyncConnection[Any]) -> None:

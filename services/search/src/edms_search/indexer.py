@@ -34,6 +34,7 @@ from elasticsearch import ApiError, TransportError
 from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
+from edms_runtime.db import try_lead
 from edms_search.elastic import FIELDS, DocumentIndex, to_source
 
 log = logging.getLogger(__name__)
@@ -197,9 +198,7 @@ class Indexer:
 
     async def _lead(self, leader: psycopg.AsyncConnection[Any]) -> bool:
         """One indexer per service writes; other replicas stand by (a session advisory lock, freed on death)."""
-        cursor = await leader.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"edms-indexer-{self.service}",))
-        row = await cursor.fetchone()
-        self.standby = not (row and row[0])
+        self.standby = not await try_lead(leader, f"edms-indexer-{self.service}")
         return not self.standby
 
     async def _session(self, leader: psycopg.AsyncConnection[Any]) -> None:
