@@ -290,16 +290,18 @@ async def post_registration(client: httpx.AsyncClient, body: dict[str, Any]) -> 
     return document
 
 
-async def bench_http(base_url: str, token: str, profile: Profile) -> HttpResult:
+def registry_client(base_url: str, token: str, connections: int) -> httpx.AsyncClient:
+    """A clerk's keep-alive client with exactly `connections` connections."""
     limits = httpx.Limits(
-        max_connections=HTTP_CONCURRENCY, max_keepalive_connections=HTTP_CONCURRENCY, keepalive_expiry=KEEPALIVE_S
+        max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=KEEPALIVE_S
     )
-    async with httpx.AsyncClient(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {token}"},
-        limits=limits,
-        timeout=httpx.Timeout(30.0),
-    ) as client:
+    return httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=httpx.Timeout(30.0)
+    )
+
+
+async def bench_http(base_url: str, token: str, profile: Profile) -> HttpResult:
+    async with registry_client(base_url, token, HTTP_CONCURRENCY) as client:
         # Warm-up: opens every connection, creates the journal, fills the aggregate cache.
         await asyncio.gather(*(post_registration(client, REGISTRATION) for _ in range(HTTP_CONCURRENCY)))
         latencies: list[float] = []
@@ -405,17 +407,9 @@ async def bench_paced(base_url: str, token: str, database_url: str, profile: Pro
     poller = VisibilityPoller(database_url)
     poller.start()
     registration_latencies: list[float] = []
-    # Enough connections for the pace times a few hundred ms; more only adds connection churn on the server.
-    limits = httpx.Limits(
-        max_connections=PACED_CONNECTIONS, max_keepalive_connections=PACED_CONNECTIONS, keepalive_expiry=KEEPALIVE_S
-    )
     try:
-        async with httpx.AsyncClient(
-            base_url=base_url,
-            headers={"Authorization": f"Bearer {token}"},
-            limits=limits,
-            timeout=httpx.Timeout(30.0),
-        ) as client:
+        # Enough connections for the pace times a few hundred ms; more only adds connection churn on the server.
+        async with registry_client(base_url, token, PACED_CONNECTIONS) as client:
 
             async def register_one(due: float) -> None:
                 document = await post_registration(client, REGISTRATION)
