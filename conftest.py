@@ -44,3 +44,14 @@ def fresh_database_url(postgres_url: str) -> str:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-API server (moto's standalone server) for the whole run; boto3 signs with dummy credentials."""
+    from tests.infra import s3_server
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "edms-test"), ("AWS_SECRET_ACCESS_KEY", "edms-test")):
+        os.environ.setdefault(name, value)
+    with s3_server() as endpoint:
+        yield endpoint

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import os
 import platform
@@ -75,6 +76,14 @@ REGISTRATION: dict[str, Any] = {
     "correspondent_number": "12-07/345",
     "correspondent_date": "2025-11-20",
 }
+_letters = itertools.count(1)
+
+
+def registration() -> dict[str, Any]:
+    """A new letter each time: its own outgoing number (the same one twice is the same letter, answered 409) and a
+    text of its own, as real letters are."""
+    n = next(_letters)
+    return {**REGISTRATION, "correspondent_number": f"12-07/{n}", "text": f"{REGISTRATION['text']} Исх. № {n}."}
 
 
 @dataclass(frozen=True)
@@ -303,7 +312,7 @@ def registry_client(base_url: str, token: str, connections: int) -> httpx.AsyncC
 async def bench_http(base_url: str, token: str, profile: Profile) -> HttpResult:
     async with registry_client(base_url, token, HTTP_CONCURRENCY) as client:
         # Warm-up: opens every connection, creates the journal, fills the aggregate cache.
-        await asyncio.gather(*(post_registration(client, REGISTRATION) for _ in range(HTTP_CONCURRENCY)))
+        await asyncio.gather(*(post_registration(client, registration()) for _ in range(HTTP_CONCURRENCY)))
         latencies: list[float] = []
         issued = 0
         deadline = time.perf_counter() + profile.phase_timeout_s
@@ -313,7 +322,7 @@ async def bench_http(base_url: str, token: str, profile: Profile) -> HttpResult:
             while issued < profile.http_registrations and time.perf_counter() < deadline:
                 issued += 1
                 sent = time.perf_counter()
-                await post_registration(client, REGISTRATION)
+                await post_registration(client, registration())
                 latencies.append(time.perf_counter() - sent)
 
         started = time.perf_counter()
@@ -412,7 +421,7 @@ async def bench_paced(base_url: str, token: str, database_url: str, profile: Pro
         async with registry_client(base_url, token, PACED_CONNECTIONS) as client:
 
             async def register_one(due: float) -> None:
-                document = await post_registration(client, REGISTRATION)
+                document = await post_registration(client, registration())
                 responded = time.perf_counter()
                 poller.add(uuid.UUID(document["id"]), responded)
                 registration_latencies.append(responded - due)  # from the scheduled time: no coordinated omission
@@ -721,7 +730,7 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
 
 
-def render_text(report: Report) -> str:
+def render_text(report: Report, title: str = "EDMS backbone benchmark") -> str:
     table = [HEADERS, *(cells(r) for r in report.rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
     right = {1}  # values are numbers: right-aligned
@@ -731,7 +740,7 @@ def render_text(report: Report) -> str:
         return " | ".join(parts).rstrip()
 
     lines = [
-        f"EDMS backbone benchmark ({report.profile.name}), {report.started:%Y-%m-%d %H:%M} UTC, {machine()}",
+        f"{title} ({report.profile.name}), {report.started:%Y-%m-%d %H:%M} UTC, {machine()}",
         "",
         fmt(HEADERS),
         "-+-".join("-" * w for w in widths),
@@ -743,13 +752,13 @@ def render_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, title: str = "EDMS backbone benchmark") -> str:
     def esc(text: str) -> str:
         indent = len(text) - len(text.lstrip(" "))
         return "&emsp;" * (indent // 2) + text.lstrip(" ").replace("|", "\\|")  # keep sub-rows indented
 
     lines = [
-        f"Run: {report.started:%Y-%m-%d %H:%M} UTC, profile `{report.profile.name}`, {machine()}.",
+        f"{title}. Run: {report.started:%Y-%m-%d %H:%M} UTC, profile `{report.profile.name}`, {machine()}.",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|---|---:|---|---|---|",

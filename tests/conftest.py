@@ -19,7 +19,7 @@ from edms_runtime.auth import issue_token
 from edms_runtime.settings import PlatformSettings
 from edms_runtime.stack import SERVICES, Stack, free_port
 from tests.infra import containers_requested, kafka_container
-from tests.support import Client
+from tests.support import Client, seed_directory
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -61,7 +61,9 @@ def _dump_logs_on_failure(logs: Path) -> None:
 
 @pytest.fixture(scope="module")
 def clerk(stack: Stack) -> Client:
-    """A records clerk of an organization no other test module uses."""
+    """A records clerk of an organization no other test module uses, whose structure (unit 01) and clerk are in the
+    registry's directory (cards name known units and people)."""
     org = f"org-{uuid.uuid4().hex[:8]}"
+    seed_directory(stack, org, units={"01": None}, people={"clerk1": "01"})
     token = issue_token(PlatformSettings(data_dir=stack.data_dir), user="clerk1", org=org, unit="01", roles=["clerk"])
     return Client(stack, token, org)

@@ -41,3 +41,46 @@ def kafka_container() -> Iterator[str]:
 
     with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as kafka:
         yield kafka.get_bootstrap_server()
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    """A real S3-API server on a free loopback port: moto's standalone server (`moto[server]`), as a subprocess.
+
+    Yields its endpoint URL; the process ends with the block. Credentials are any (moto checks none): the caller
+    sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for boto3 to sign with.
+    """
+    import re
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 30
+        endpoint = None
+        while endpoint is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {process.returncode}")
+            found = re.search(r"Running on (http://127\.0\.0\.1:\d+)", line)
+            endpoint = found.group(1) if found else None
+        if endpoint is None:
+            raise RuntimeError("moto_server did not report its port within 30 s")
+        import threading
+
+        # keep reading its log so that a full pipe never blocks it
+        threading.Thread(target=process.stdout.read, daemon=True).start()
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

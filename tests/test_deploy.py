@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from edms_contracts.topics import ALL_TOPICS, DLQ
+from edms_contracts.topics import ALL_TOPICS, DLQ, DOCUMENT_TOPICS
 from edms_runtime.stack import SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -274,7 +274,8 @@ def test_kafka_topics_equal_the_contract_topics_and_partitions() -> None:
     assert partitions == {topic.name: topic.partitions for topic in ALL_TOPICS}
 
 
-def test_kafka_topics_are_replicated_and_dead_letters_kept_longest() -> None:
+def test_kafka_topics_are_replicated_document_topics_keep_history_and_dead_letters_outlive_exchange() -> None:
+    """Document topics are read from the beginning by `edms replay` (issue 6 item 7): their history is kept."""
     (kafka_name,) = objects(INFRA, "Kafka")
     topics = {t["spec"].get("topicName", t["metadata"]["name"]): t for t in objects(INFRA, "KafkaTopic").values()}
     for name, topic in topics.items():
@@ -282,8 +283,10 @@ def test_kafka_topics_are_replicated_and_dead_letters_kept_longest() -> None:
         assert topic["spec"]["replicas"] == 3, name
         assert int(topic["spec"]["config"]["min.insync.replicas"]) == 2, name
     retention = {name: int(t["spec"]["config"]["retention.ms"]) for name, t in topics.items()}
+    documents = {topic.name for topic in DOCUMENT_TOPICS}
+    assert {name: retention[name] for name in documents} == dict.fromkeys(documents, -1)
     dlq = retention.pop(DLQ.name)
-    assert all(dlq > other for other in retention.values()), retention
+    assert all(dlq > ms for name, ms in retention.items() if name not in documents), retention
 
 
 def test_kafka_runs_kraft_node_pools_with_three_replicas() -> None:

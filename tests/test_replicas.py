@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from edms_runtime.stack import ServiceProcess, Stack, free_port
-from tests.support import INCOMING, Client, eventually
+from tests.support import Client, eventually, incoming
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def test_second_registry_replica_numbers_without_gaps_and_takes_over_publishing(
         def register(i: int) -> str:
             response = httpx.post(
                 f"{urls[i % 2]}/documents",
-                json={**INCOMING, "title": f"Реплика {i}"},
+                json={**incoming(), "title": f"Реплика {i}"},
                 headers=clerk.headers,
                 timeout=30,
             )
@@ -41,14 +41,14 @@ def test_second_registry_replica_numbers_without_gaps_and_takes_over_publishing(
         stack.processes["registry"].stop(kill=True)  # the relay leader, most likely
         last = httpx.post(
             f"{second.url}/documents",
-            json={**INCOMING, "title": "После отказа реплики"},
+            json={**incoming(), "title": "После отказа реплики"},
             headers=clerk.headers,
             timeout=30,
         )
         assert last.status_code == 201
         assert last.json()["reg_number"].endswith("/101")
         eventually(lambda: clerk.get("search", "/search", q="отказа реплики").json()["total"] == 1, timeout=60)
-        assert clerk.get("search", "/search", q="Реплика", limit=100).json()["total"] == 101  # and the last one
+        assert clerk.get("search", "/search", q="Реплика", size=100).json()["total"] == 101  # and the last one
     finally:
         second.stop()
         stack.start_service("registry").wait_ready(60)

@@ -37,7 +37,7 @@ def test_documents_survive_a_full_stop_and_start_of_the_local_stack(tmp_path: Pa
         token = issue_token(PlatformSettings(data_dir=first.data_dir), user="c", org="o", roles=["clerk"])
         client = Client(first, token, "o")
         ids = [client.register(title=f"Письмо об отоплении школ {i}")["id"] for i in range(20)]
-        eventually(lambda: client.get("search", "/search", q="отоплением", limit=100).json()["total"] == 20)
+        eventually(lambda: client.get("search", "/search", q="отоплением", size=100).json()["total"] == 20)
         cluster_before = first.broker.cluster_id if first.broker else ""
 
     second = _stack(tmp_path / "edms", pg_port)
@@ -45,7 +45,7 @@ def test_documents_survive_a_full_stop_and_start_of_the_local_stack(tmp_path: Pa
         assert second.broker is not None
         assert second.broker.cluster_id != cluster_before
         client = Client(second, token, "o")  # the issuer key is kept in the data dir, so the old token works
-        assert client.get("search", "/search", q="отоплением", limit=100).json()["total"] == 20
+        assert client.get("search", "/search", q="отоплением", size=100).json()["total"] == 20
         for doc in ids:
             assert client.get("registry", f"/documents/{doc}").status_code == 200
             assert client.get("control", f"/cards/{doc}").status_code == 200

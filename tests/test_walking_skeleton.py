@@ -122,7 +122,13 @@ def test_restricted_card_is_read_only_by_those_admitted_decree_1233(stack: Stack
         issue_token(PlatformSettings(data_dir=stack.data_dir), user="a", org=clerk.org, roles=["dsp_reader"]),
         clerk.org,
     )
+    colleague = Client(  # another clerk: not admitted, not the one who registered it (who handles it, and reads it)
+        stack,
+        issue_token(PlatformSettings(data_dir=stack.data_dir), user="c2", org=clerk.org, roles=["clerk"]),
+        clerk.org,
+    )
     assert admitted.get("registry", f"/documents/{document['id']}").json()["access"] == "ДСП"
-    assert clerk.get("registry", f"/documents/{document['id']}").status_code == 404
+    assert colleague.get("registry", f"/documents/{document['id']}").status_code == 404
+    assert clerk.get("registry", f"/documents/{document['id']}").status_code == 200
     eventually(lambda: admitted.get("search", "/search", q="мобилизационной").json()["total"] == 1)
-    assert clerk.get("search", "/search", q="мобилизационной").json()["total"] == 0
+    assert colleague.get("search", "/search", q="мобилизационной").json()["total"] == 0

@@ -1,29 +1,44 @@
-"""Tracking consumer: applies events to a read model and records them in the same PostgreSQL transaction.
+"""Tracking consumer: applies events and records that it did, in one PostgreSQL transaction per fetch.
 
 Tracking is by event id (not by Kafka offset, which starts again from zero when a broker loses its data), so a
-redelivered or republished event changes nothing. An event that cannot be decoded or applied goes to the dead-letter
-topic with the reason and the original bytes; the consumer goes on.
+redelivered or republished event changes nothing. A service's handlers come in two kinds, tracked apart:
+
+- **policies** turn an event into commands on the service's Application (a registration opens a control card);
+  what they save is staged in the Application's unit of work and stored in the fetch's own transaction;
+- **the read model** (`ReadModel`): tables written only by its handlers, which `edms replay` can rebuild beside the
+  live ones and swap in (edms_runtime.replay).
+
+The consumer's topics come from the contract classes its handlers take; an event of a known type it has no handler
+for is dropped before its payload is validated. An event that is itself wrong (not an envelope, unknown type, newer
+schema, invalid payload, refused by a handler) is a dead letter (edms_runtime.deadletters) recorded in the fetch's
+transaction and then published to the dead-letter topic; the rest of the fetch goes on. A failure that is not the
+event's (deadlock, lost connection, lock timeout, a concurrent writer: edms_runtime.faults) aborts the whole fetch
+without committing anything, offsets included, and it is applied again after a pause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Annotated, Any, Literal, TypeAlias, cast
 
 import psycopg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, create_model
 
 from edms_contracts import EVENT_TYPES, Envelope, Event, MalformedEnvelope, decode
-from edms_contracts.topics import DLQ
-from edms_runtime.kafka import ensure_topics, make_consumer, make_producer
+from edms_contracts.topics import DLQ, Topic
+from edms_runtime import deadletters
+from edms_runtime.faults import Transient, is_transient
+from edms_runtime.kafka import cluster_id, ensure_topics, make_consumer, make_producer
 from edms_runtime.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -37,22 +52,95 @@ CREATE TABLE IF NOT EXISTS tracking (
     aggregate_version integer NOT NULL,
     PRIMARY KEY (consumer, event_id)
 );
+-- How far the live consumer has applied each partition (of the current broker cluster): a replay is caught up
+-- when it has read as far.
+CREATE TABLE IF NOT EXISTS consumer_positions (
+    consumer text NOT NULL,
+    cluster_id text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    next_offset bigint NOT NULL,
+    PRIMARY KEY (consumer, cluster_id, topic, partition)
+);
 """
 
-APPLIED = Counter("edms_consumer_applied_total", "Events applied to a read model", ["consumer", "event_type"])
+APPLIED = Counter("edms_consumer_applied_total", "Events applied", ["consumer", "event_type"])
 DUPLICATES = Counter("edms_consumer_duplicates_total", "Redelivered events skipped by tracking", ["consumer"])
+IGNORED = Counter("edms_consumer_ignored_total", "Events of types the consumer does not handle", ["consumer"])
 DEAD_LETTERS = Counter("edms_consumer_dead_letters_total", "Events sent to the dead-letter topic", ["consumer"])
+RETRIES = Counter("edms_consumer_retries_total", "Fetches applied again after a transient failure", ["consumer"])
 
-#: A handler runs inside the tracking transaction; it gets the connection, the envelope and the typed payload.
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+#: A handler runs inside the fetch's transaction; it gets the connection, the envelope and the typed payload.
 Handler = Callable[[psycopg.Connection[Any], Envelope, Any], None]
-#: Stages event-store saves of a batch and makes them when the block ends (ServiceApplication.unit_of_work).
-UnitOfWork = Callable[[], AbstractContextManager[dict[Any, Any]]]
+Handlers = Mapping[type[Event], Handler]
+#: Applies a run of consecutive events at once (in their order), e.g. folding them in memory and writing each row
+#: once; it must leave the tables as the events' own handlers would, one by one.
+BatchHandler = Callable[[psycopg.Connection[Any], list[tuple[Envelope, Any]]], None]
+#: Stages the event-store saves of a fetch and makes them in its transaction (ServiceApplication.unit_of_work).
+UnitOfWork = Callable[[psycopg.Connection[Any]], AbstractContextManager[dict[Any, Any]]]
 
 
-@dataclass
-class DeadLetter:
-    record: ConsumerRecord[bytes, bytes]
-    reason: str
+def topics_of(*handlers: Handlers) -> tuple[Topic, ...]:
+    """The topics carrying the events these handlers take, each once, in name order."""
+    by_name = {event.topic.name: event.topic for group in handlers for event in group}
+    return tuple(by_name[name] for name in sorted(by_name))
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """Tables a service builds from events: made by `ddl` (idempotent), written only by `handlers`.
+
+    `tables` and `functions` name what the DDL creates; a replay builds them in a shadow schema and moves them in.
+    """
+
+    ddl: str
+    tables: tuple[str, ...]
+    handlers: Handlers
+    functions: tuple[str, ...] = ()
+    #: Optional: these event types are applied in runs by `batch` instead of one by one by their handlers (which
+    #: stay: they name the topics, and a test can hold the two to the same result).
+    batch: BatchHandler | None = None
+    batch_types: tuple[type[Event], ...] = ()
+
+    def track(self, name: str) -> Track:
+        return Track(name, self.handlers, self.batch, frozenset(t.event_type() for t in self.batch_types))
+
+
+def upsert(
+    conn: psycopg.Connection[Any], table: str, key: tuple[str, object], also: str = "", **columns: object
+) -> None:
+    """Set these columns of a read-model row, making the row if it is not there yet.
+
+    Each event sets only its own columns, so events of different aggregates (different topics, different partitions)
+    may arrive in any order and still make the same row. `also` is an extra SET clause of ours (not input).
+    """
+    names = list(columns)
+    assignments = ", ".join([*(f"{n} = EXCLUDED.{n}" for n in names), *([also] if also else [])])
+    conn.execute(
+        f"INSERT INTO {table} ({key[0]}, {', '.join(names)}) VALUES (%s, {', '.join(['%s'] * len(names))}) "  # noqa: S608
+        f"ON CONFLICT ({key[0]}) DO UPDATE SET {assignments}",
+        (key[1], *columns.values()),
+    )
+
+
+@dataclass(frozen=True)
+class Track:
+    """A set of handlers tracked under one name: a redelivered event is skipped by the set that applied it."""
+
+    name: str
+    handlers: Handlers
+    batch: BatchHandler | None = None
+    batch_types: frozenset[str] = frozenset()
+
+    @cached_property
+    def by_type(self) -> dict[str, Handler]:
+        return {contract.event_type(): handler for contract, handler in self.handlers.items()}
+
+
+def read_track(service: str) -> str:
+    """The tracking name of a service's read-model handlers."""
+    return f"{service}.read"
 
 
 @dataclass
@@ -60,98 +148,410 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     ignored: int = 0
-    dead: list[DeadLetter] = field(default_factory=list)
+    dead: list[deadletters.Letter] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.ignored += other.ignored
+        self.dead.extend(other.dead)
 
 
 class EventRejected(Exception):
     """Raised by a handler for an event that is well-formed but cannot be applied."""
 
 
-class TrackingConsumer:
+class _BatchFailed(Exception):
+    """Something outside any one event's savepoint failed for good (e.g. the batch's event-store save)."""
+
+
+def source_of(record: Record) -> str:
+    return f"{record.topic}/{record.partition}/{record.offset}"
+
+
+class Applier:
+    """Applies fetched records in one transaction (the part of the consumer that replay shares)."""
+
     def __init__(
         self,
         *,
-        name: str,
-        topics: tuple[str, ...],
-        handlers: Mapping[str, Handler],
+        service: str,
+        pool: ConnectionPool[Any],
+        tracks: Sequence[Track],
+        unit_of_work: UnitOfWork | None = None,
+        swap_lock: bool = False,
+        record_positions: bool = False,
+        pipelined: bool = False,
+    ) -> None:
+        self.service = service
+        self.pool = pool
+        self.tracks = tuple(tracks)
+        self.unit_of_work = unit_of_work
+        #: Live consumers of a service with a read model hold this shared while they write; a replay's swap waits
+        #: for them and keeps them out while it moves the rebuilt tables in.
+        self.swap_lock = swap_lock
+        self.record_positions = record_positions
+        #: The replay's applier (`edms replay`): the read-model handlers' statements go out in pipeline mode (see
+        #: `_pipeline`) and tracking rows by COPY (see `_copy_tracking`).
+        self.pipelined = pipelined
+        self._types = {contract.event_type() for track in self.tracks for contract in track.handlers}
+        self._typed = typed_envelopes(frozenset(self._types))
+
+    def apply_batch(self, records: Sequence[Record], *, cluster: str = "", settle: Sequence[int] = ()) -> BatchResult:
+        """Apply records in one transaction; raises `Transient` when the whole fetch must be applied again later.
+
+        A handler that fails for good spoils the transaction, so then the records are applied again one per
+        transaction: the one that fails is set aside alone with its reason, the others are applied. `settle`: when
+        the records re-drive dead letters, the row id of each record's letter; those applied now are marked
+        replayed in the same transaction.
+        """
+        try:
+            return self._apply(records, cluster, settle)
+        except _BatchFailed as exc:
+            if len(records) == 1:
+                return self._dead_alone(records[0], str(exc))
+            log.warning("%s: a fetch of %d failed (%s); applying one by one", self.service, len(records), exc)
+            result = BatchResult()
+            for i, record in enumerate(records):
+                result.add(self.apply_batch([record], cluster=cluster, settle=settle[i : i + 1]))
+            return result
+
+    def _apply(self, records: Sequence[Record], cluster: str, settle: Sequence[int]) -> BatchResult:
+        result = BatchResult()
+        events = self._events(records, result)
+        applied: dict[str, int] = {}
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                if self.swap_lock:
+                    conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (swap_lock_name(self.service),))
+                new = self._track(conn, events)
+                with self._work(conn), self._pipeline(conn):
+                    runs: dict[str, list[tuple[Envelope, Any]]] = {}
+                    for envelope, payload in events:
+                        if self._handle(conn, envelope, payload, new, runs):
+                            applied[envelope.event_type] = applied.get(envelope.event_type, 0) + 1
+                        else:
+                            result.duplicates += 1
+                    result.applied = sum(applied.values())
+                    self._flush(conn, runs)
+                    # before the event-store save, so that its table lock is the last lock this transaction takes
+                    deadletters.record(conn, result.dead)
+                    if settle:
+                        conn.execute(
+                            "UPDATE dead_letters SET state = 'replayed', last_seen = now() "
+                            "WHERE id = ANY(%s) AND state = 'replay'",
+                            (list(settle),),
+                        )
+                    if self.record_positions and cluster:
+                        self._save_positions(conn, records, cluster)
+        except Exception as exc:
+            if is_transient(exc):
+                raise Transient(f"{type(exc).__name__}: {exc}") from exc
+            raise _BatchFailed(f"{type(exc).__name__}: {exc}") from exc
+        for event_type, count in applied.items():
+            APPLIED.labels(self.service, event_type).inc(count)
+        DUPLICATES.labels(self.service).inc(result.duplicates)
+        IGNORED.labels(self.service).inc(result.ignored)
+        return result
+
+    def _pipeline(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
+        """Read-model handlers only (a replay): their statements go out in psycopg's pipeline mode, without a round
+        trip each (an error still fails the fetch, which is then applied one by one as always). Not with a unit of
+        work: the event store's saves wait for their own results."""
+        return conn.pipeline() if self.pipelined and self.unit_of_work is None else contextlib.nullcontext()
+
+    def _work(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[dict[Any, Any]]:
+        return self.unit_of_work(conn) if self.unit_of_work else contextlib.nullcontext({})
+
+    def _events(self, records: Sequence[Record], result: BatchResult) -> list[tuple[Envelope, Event]]:
+        """The records this consumer handles, decoded and validated; the others dropped or set aside."""
+        events: list[tuple[Envelope, Event]] = []
+        for record in records:
+            try:
+                envelope = self._decode(record.value)
+            except MalformedEnvelope as exc:
+                result.dead.append(self._letter(record, str(exc)))
+                continue
+            if envelope.event_type not in self._types:
+                if envelope.event_type in EVENT_TYPES:
+                    result.ignored += 1  # a known event this consumer has no use for: dropped unvalidated
+                else:
+                    reason = f"event_type: unknown event type {envelope.event_type!r}"
+                    result.dead.append(self._letter(record, reason, envelope))
+                continue
+            try:
+                events.append((envelope, validated(envelope)))
+            except EventRejected as exc:
+                result.dead.append(self._letter(record, str(exc), envelope))
+        return events
+
+    def _decode(self, raw: bytes | None) -> Envelope:
+        """The envelope with its payload already typed, in one pass, when it is of a type handled here and valid;
+        anything else (unknown or unhandled type, a newer schema, an invalid field) by `decode`, which gives the
+        reason a dead letter records."""
+        if self._typed is not None and raw is not None:
+            try:
+                return self._typed.validate_json(raw)
+            except ValidationError:
+                pass
+        return decode(raw)
+
+    def _track(self, conn: psycopg.Connection[Any], events: list[tuple[Envelope, Event]]) -> set[tuple[str, Any]]:
+        """Record every (handler set, event) of the fetch in one statement; returns those not applied before.
+
+        An event twice in one fetch (delivered again before the first was committed) counts once.
+        """
+        rows: dict[tuple[str, Any], Envelope] = {}
+        for envelope, _ in events:
+            for track in self.tracks:
+                if envelope.event_type in track.by_type:
+                    rows.setdefault((track.name, envelope.event_id), envelope)
+        if not rows:
+            return set()
+        if self.pipelined:
+            with contextlib.suppress(psycopg.errors.UniqueViolation), conn.transaction():
+                self._copy_tracking(conn, rows)
+                return set(rows)
+        # one order for every replica: no deadlock between two fetches over these rows (a UUID's int orders as its text)
+        keys = sorted(rows, key=lambda key: (key[0], key[1].int))
+        cursor = conn.execute(
+            "INSERT INTO tracking (consumer, event_id, event_type, aggregate_id, aggregate_version) "
+            "SELECT * FROM unnest(%b::text[], %b::uuid[], %b::text[], %b::uuid[], %b::int[]) "
+            "ON CONFLICT DO NOTHING RETURNING consumer, event_id",
+            (
+                [name for name, _ in keys],
+                [event_id for _, event_id in keys],
+                [rows[key].event_type for key in keys],
+                [rows[key].aggregate_id for key in keys],
+                [rows[key].aggregate_version for key in keys],
+            ),
+        )
+        return {(str(row["consumer"]), row["event_id"]) for row in cursor.fetchall()}
+
+    @staticmethod
+    def _copy_tracking(conn: psycopg.Connection[Any], rows: dict[tuple[str, Any], Envelope]) -> None:
+        """The replay's way (`pipelined`): the rows by COPY, without asking which are new (a rebuild seldom meets an
+        event twice). One that is there already fails the COPY (in its savepoint), and `_track` asks after all."""
+        with conn.cursor().copy(
+            "COPY tracking (consumer, event_id, event_type, aggregate_id, aggregate_version) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["text", "uuid", "text", "uuid", "int4"])
+            for (name, event_id), envelope in rows.items():
+                copy.write_row((name, event_id, envelope.event_type, envelope.aggregate_id, envelope.aggregate_version))
+
+    def _handle(
+        self,
+        conn: psycopg.Connection[Any],
+        envelope: Envelope,
+        payload: Event,
+        new: set[tuple[str, Any]],
+        runs: dict[str, list[tuple[Envelope, Any]]],
+    ) -> bool:
+        """Run the handlers of every set that had not applied this event; True if any ran. `new` loses what ran, so
+        a second copy of the event in the same fetch is a duplicate. An event of a set's batch types joins the
+        set's current run (`runs`); any other event of the set first applies the run, so the order holds."""
+        handled = False
+        event_id = envelope.event_id
+        for track in self.tracks:
+            handler = track.by_type.get(envelope.event_type)
+            if handler is not None and (track.name, event_id) in new:
+                new.discard((track.name, event_id))
+                if envelope.event_type in track.batch_types:
+                    runs.setdefault(track.name, []).append((envelope, payload))
+                    handled = True
+                    continue
+                self._flush(conn, runs, track)
+                try:
+                    handler(conn, envelope, payload)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.warning("%s: cannot apply %s %s: %s", self.service, envelope.event_type, event_id, exc)
+                    raise
+                handled = True
+        return handled
+
+    def _flush(
+        self, conn: psycopg.Connection[Any], runs: dict[str, list[tuple[Envelope, Any]]], only: Track | None = None
+    ) -> None:
+        """Apply the pending runs (of one set, or of all) with their batch handlers."""
+        for track in [only] if only is not None else self.tracks:
+            run = runs.pop(track.name, None)
+            if run and track.batch is not None:
+                try:
+                    track.batch(conn, run)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.warning("%s: cannot apply a run of %d events: %s", self.service, len(run), exc)
+                    raise
+
+    @staticmethod
+    def _save_positions(conn: psycopg.Connection[Any], records: Sequence[Record], cluster: str) -> None:
+        ends: dict[tuple[str, int], int] = {}
+        for record in records:
+            key = (record.topic, record.partition)
+            ends[key] = max(ends.get(key, 0), record.offset + 1)
+        keys = sorted(ends)  # one order for every replica: no deadlock between two fetches over these rows
+        conn.execute(
+            "INSERT INTO consumer_positions (consumer, cluster_id, topic, partition, next_offset) "
+            "SELECT 'live', %s, * FROM unnest(%s::text[], %s::int[], %s::bigint[]) "
+            "ON CONFLICT (consumer, cluster_id, topic, partition) "
+            "DO UPDATE SET next_offset = GREATEST(consumer_positions.next_offset, EXCLUDED.next_offset)",
+            (cluster, [t for t, _ in keys], [p for _, p in keys], [ends[k] for k in keys]),
+        )
+
+    def _dead_alone(self, record: Record, reason: str) -> BatchResult:
+        """A record that fails even alone, outside its own savepoint (e.g. in the event-store save): set it aside."""
+        envelope = None
+        with contextlib.suppress(MalformedEnvelope):
+            envelope = decode(record.value)
+        letter = self._letter(record, reason, envelope)
+        log.warning("%s: %s set aside: %s", self.service, source_of(record), reason)
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                deadletters.record(conn, [letter])
+        except Exception as exc:
+            if is_transient(exc):
+                raise Transient(str(exc)) from exc
+            raise
+        return BatchResult(dead=[letter])
+
+    def _letter(self, record: Record, reason: str, envelope: Envelope | None = None) -> deadletters.Letter:
+        DEAD_LETTERS.labels(self.service).inc()
+        return deadletters.Letter(
+            consumer=self.service,
+            source=source_of(record),
+            reason=reason,
+            value=record.value or b"",
+            key=record.key,
+            headers=list(record.headers),
+            event_id=envelope.event_id if envelope else None,
+            event_type=envelope.event_type if envelope else None,
+        )
+
+
+def swap_lock_name(service: str) -> str:
+    return f"edms-read-model-{service}"
+
+
+@functools.cache
+def typed_envelopes(types: frozenset[str]) -> TypeAdapter[Envelope] | None:
+    """A validator from bytes to an `Envelope` whose `payload` is already its event (a subclass per type, told apart
+    by `event_type`): one pass instead of the envelope, then the payload from a dict. Only for the known types given."""
+    classes = [
+        create_model(
+            f"{name}Envelope",
+            __base__=Envelope,
+            event_type=(Literal[name], ...),  # type: ignore[arg-type]
+            payload=(EVENT_TYPES[name], ...),
+        )
+        for name in sorted(types)
+        if name in EVENT_TYPES
+    ]
+    if not classes:
+        return None
+    if len(classes) == 1:
+        return TypeAdapter(classes[0])
+    union = functools.reduce(lambda a, b: a | b, cast(list[Any], classes))
+    return cast(TypeAdapter[Envelope], TypeAdapter(Annotated[union, Field(discriminator="event_type")]))  # type: ignore[arg-type]
+
+
+def validated(envelope: Envelope) -> Event:
+    model = EVENT_TYPES.get(envelope.event_type)
+    if model is None:
+        raise EventRejected(f"event_type: unknown event type {envelope.event_type!r}")
+    if envelope.schema_version > model.schema_version:
+        raise EventRejected(
+            f"schema_version: {envelope.event_type} v{envelope.schema_version} is newer than "
+            f"v{model.schema_version} known here"
+        )
+    try:
+        return model.model_validate(envelope.payload)
+    except ValidationError as exc:
+        reasons = "; ".join(f"payload.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise EventRejected(reasons) from None
+
+
+def records_of(rows: Iterable[deadletters.Row]) -> Iterator[Record]:
+    """Dead-letter rows as the records they came from (for re-driving them through the same code)."""
+    for row in rows:
+        topic, _, rest = row.source.partition("/")
+        partition, _, offset = rest.partition("/")
+        yield ConsumerRecord(
+            topic=topic,
+            partition=int(partition or 0),
+            offset=int(offset or 0),
+            timestamp=0,
+            timestamp_type=0,
+            key=row.key,
+            value=row.value,
+            checksum=None,
+            serialized_key_size=len(row.key) if row.key else -1,
+            serialized_value_size=len(row.value),
+            headers=[],
+        )
+
+
+class TrackingConsumer:
+    """The live consumer of a service: group `edms-<service>`, fetch, apply (retrying transient failures), commit."""
+
+    name = "consumer"
+    #: Backoff of a fetch that failed transiently: doubles from the first value up to the second.
+    retry_seconds = (0.1, 5.0)
+
+    def __init__(
+        self,
+        *,
+        service: str,
         pool: ConnectionPool[Any],
         settings: PlatformSettings,
+        policies: Handlers | None = None,
+        read_model: ReadModel | None = None,
         unit_of_work: UnitOfWork | None = None,
+        access: Handlers | None = None,
     ) -> None:
-        self.name = name
-        self.unit_of_work = unit_of_work
-        self.topics = topics
-        self.handlers = dict(handlers)
-        self.pool = pool
+        tracks = []
+        if policies:
+            tracks.append(Track(service, policies))
+        if read_model is not None:
+            tracks.append(read_model.track(read_track(service)))
+        if access:  # the facts of the shared read rule (edms_runtime.access), tracked apart
+            tracks.append(Track(f"{service}.access", access))
+        self.service = service
         self.settings = settings
+        self.pool = pool
+        self.topics = topics_of(*(track.handlers for track in tracks))
+        self.applier = Applier(
+            service=service,
+            pool=pool,
+            tracks=tracks,
+            unit_of_work=unit_of_work,
+            swap_lock=read_model is not None,
+            record_positions=read_model is not None,
+        )
         self.running = False
         self._stopping = False
 
-    # -- applying (runs in a worker thread) -----------------------------------------------------------------------
-    def apply_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> BatchResult:
-        """Apply records in one transaction, each in its own savepoint so a bad one cannot spoil the rest."""
-        result = BatchResult()
-        work = self.unit_of_work() if self.unit_of_work else contextlib.nullcontext({})
-        # Exit order matters: the unit of work saves what the handlers staged, then the tracking commits.
-        with self.pool.connection() as conn, conn.transaction(), work as staged:
-            for record in records:
-                try:
-                    envelope = decode(record.value)
-                    payload = self._payload(envelope)
-                except (MalformedEnvelope, EventRejected) as exc:
-                    result.dead.append(DeadLetter(record, str(exc)))
-                    continue
-                handler = self.handlers.get(envelope.event_type)
-                if handler is None:
-                    result.ignored += 1  # a known event this consumer has no use for
-                    continue
-                before = set(staged)
-                try:
-                    with conn.transaction():
-                        if not self._track(conn, envelope):
-                            result.duplicates += 1
-                            continue
-                        handler(conn, envelope, payload)
-                except Exception as exc:  # the event cannot be applied: dead-letter it and go on
-                    for aggregate_id in set(staged) - before:
-                        del staged[aggregate_id]
-                    log.warning("%s: cannot apply %s %s: %s", self.name, envelope.event_type, envelope.event_id, exc)
-                    result.dead.append(DeadLetter(record, f"{type(exc).__name__}: {exc}"))
-                    continue
-                result.applied += 1
-                APPLIED.labels(self.name, envelope.event_type).inc()
-        DUPLICATES.labels(self.name).inc(result.duplicates)
-        return result
+    def healthy(self) -> bool:
+        return self.running
 
-    @staticmethod
-    def _payload(envelope: Envelope) -> Event:
-        model = EVENT_TYPES.get(envelope.event_type)
-        if model is None:
-            raise EventRejected(f"event_type: unknown event type {envelope.event_type!r}")
-        if envelope.schema_version > model.schema_version:
-            raise EventRejected(
-                f"schema_version: {envelope.event_type} v{envelope.schema_version} is newer than "
-                f"v{model.schema_version} known here"
-            )
-        try:
-            return model.model_validate(envelope.payload)
-        except ValidationError as exc:
-            reasons = "; ".join(f"payload.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise EventRejected(reasons) from None
+    def apply_batch(self, records: Sequence[Record], *, cluster: str = "") -> BatchResult:
+        return self.applier.apply_batch(records, cluster=cluster)
 
-    def _track(self, conn: psycopg.Connection[Any], envelope: Envelope) -> bool:
-        row = conn.execute(
-            "INSERT INTO tracking (consumer, event_id, event_type, aggregate_id, aggregate_version) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1",
-            (
-                self.name,
-                envelope.event_id,
-                envelope.event_type,
-                envelope.aggregate_id,
-                envelope.aggregate_version,
-            ),
-        ).fetchone()
-        return row is not None
+    async def apply_until_done(
+        self, records: Sequence[Record], *, cluster: str = "", settle: Sequence[int] = ()
+    ) -> BatchResult:
+        """Apply a fetch, again and again after transient failures, until it is applied (or the consumer stops)."""
+        delay, most = self.retry_seconds
+        while True:
+            try:
+                return await asyncio.to_thread(self.applier.apply_batch, records, cluster=cluster, settle=settle)
+            except Transient as exc:
+                RETRIES.labels(self.service).inc()
+                log.warning("consumer %s: fetch not applied (%s); again in %.1f s", self.service, exc, delay)
+                if self._stopping:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, most)
 
     # -- loop -----------------------------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -162,42 +562,71 @@ class TrackingConsumer:
                 raise
             except Exception:
                 self.running = False
-                log.exception("consumer %s: session failed; retrying", self.name)
+                log.exception("consumer %s: session failed; retrying", self.service)
                 await asyncio.sleep(1.0)
 
     async def _session(self) -> None:
         await ensure_topics(self.settings)
-        consumer = make_consumer(self.settings, f"edms-{self.name}", *self.topics)
-        dlq = make_producer(self.settings, client_id=f"dlq-{self.name}")
+        consumer = make_consumer(self.settings, f"edms-{self.service}", *(t.name for t in self.topics))
+        dlq = make_producer(self.settings, client_id=f"dlq-{self.service}")
         await consumer.start()
         await dlq.start()
-        self.running = True
         try:
+            cluster = await cluster_id(consumer._client)
+            self.running = True
+            await self._publish_dead_letters(dlq)  # any a crash left unpublished
+            loop = asyncio.get_running_loop()
+            last_redrive = loop.time()
             while not self._stopping:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                if not batches:
-                    continue
-                # One transaction for everything fetched; each partition's records stay in their order.
-                records = [record for partition in batches.values() for record in partition]
-                result = await asyncio.to_thread(self.apply_batch, records)
-                await self._send_dead_letters(dlq, result.dead)
-                await consumer.commit()
+                if batches:
+                    # One transaction for everything fetched; each partition's records stay in their order.
+                    records = [record for partition in batches.values() for record in partition]
+                    result = await self.apply_until_done(records, cluster=cluster)
+                    if result.dead:
+                        await self._publish_dead_letters(dlq)
+                    await consumer.commit()
+                if loop.time() - last_redrive > 1.0:
+                    last_redrive = loop.time()
+                    await self._redrive(dlq)
         finally:
             self.running = False
             await consumer.stop()
             await dlq.stop()
 
-    async def _send_dead_letters(self, dlq: AIOKafkaProducer, dead: list[DeadLetter]) -> None:
-        for letter in dead:
-            record = letter.record
+    def _rows(
+        self, select: Callable[[psycopg.Connection[Any], str, str], list[deadletters.Row]]
+    ) -> list[deadletters.Row]:
+        with self.pool.connection() as conn:
+            return select(conn, self.service, self.service)
+
+    def _mark_published(self, ids: list[int]) -> None:
+        with self.pool.connection() as conn:
+            deadletters.mark_published(conn, ids)
+
+    async def _publish_dead_letters(self, dlq: AIOKafkaProducer) -> None:
+        rows = await asyncio.to_thread(self._rows, deadletters.unpublished)
+        for row in rows:
             headers = [
-                ("edms-consumer", self.name.encode()),
-                ("edms-reason", letter.reason.encode()),
-                ("edms-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+                ("edms-consumer", self.service.encode()),
+                ("edms-reason", row.reason.encode()),
+                ("edms-source", row.source.encode()),
+                ("edms-dead-letter-id", str(row.id).encode()),
             ]
-            await dlq.send_and_wait(DLQ.name, value=record.value or b"", key=record.key, headers=headers)
-            DEAD_LETTERS.labels(self.name).inc()
-            log.warning("consumer %s: dead-lettered %s: %s", self.name, headers[2][1].decode(), letter.reason)
+            await dlq.send_and_wait(DLQ.name, value=row.value, key=row.key, headers=headers)
+            log.warning("consumer %s: dead-lettered %s: %s", self.service, row.source, row.reason)
+        if rows:
+            await asyncio.to_thread(self._mark_published, [row.id for row in rows])
+
+    async def _redrive(self, dlq: AIOKafkaProducer) -> None:
+        """Dead letters marked for another try (`edms dlq replay`) go through the same code as a new fetch."""
+        rows = await asyncio.to_thread(self._rows, deadletters.waiting)
+        if not rows:
+            return
+        result = await self.apply_until_done(list(records_of(rows)), settle=[row.id for row in rows])
+        log.info("consumer %s: re-drove %d dead letters, %d still dead", self.service, len(rows), len(result.dead))
+        if result.dead:
+            await self._publish_dead_letters(dlq)
 
     def stop(self) -> None:
         self._stopping = True

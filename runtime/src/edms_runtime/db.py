@@ -11,6 +11,21 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+#: eventsourcing settings the backbone's guarantees rest on; `build_application` checks they took effect.
+PINNED_EVENTSOURCING_ENV = {
+    "PERSISTENCE_MODULE": "eventsourcing.postgres",
+    # Our recorder: saves that join a consumer's or the registry's transaction, lost acknowledgements checked.
+    "APPLICATION_RECORDER_TOPIC": "edms_runtime.recorder:ServiceRecorder",
+    # Notification ids in commit order: inserts take LOCK TABLE ... IN EXCLUSIVE MODE until they commit. The
+    # database-function insert skips that lock, and a relay-style reader then skips notifications.
+    "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+    # Seconds an insert waits for that table lock before it fails (a transient error: the work is retried).
+    "POSTGRES_LOCK_TIMEOUT": "5",
+    # A transaction left idle this long is ended by the server and its locks freed. No lock of ours may live on an
+    # idle pooled connection for that reason: locks are taken on the connection that saves (ServiceRecorder).
+    "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "5",
+}
+
 
 def eventsourcing_env(database_url: str, schema: str) -> dict[str, str]:
     """Translate `postgresql://user:pw@host:port/db` into eventsourcing's POSTGRES_* settings."""
@@ -18,7 +33,7 @@ def eventsourcing_env(database_url: str, schema: str) -> dict[str, str]:
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"database URL must start with postgresql://, got {parts.scheme!r}")
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        **PINNED_EVENTSOURCING_ENV,
         "POSTGRES_DBNAME": (parts.path or "/postgres").lstrip("/") or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -28,7 +43,6 @@ def eventsourcing_env(database_url: str, schema: str) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": "10",
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_CONN_MAX_AGE": "",
-        "POSTGRES_LOCK_TIMEOUT": "5",
         "CREATE_TABLE": "y",
     }
 
@@ -77,15 +91,6 @@ def make_pool(database_url: str, schema: str, *, min_size: int = 1, max_size: in
         open=True,
     )
     return pool
-
-
-def ping(pool: ConnectionPool[Any]) -> bool:
-    try:
-        with pool.connection(timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except Exception:
-        return False
 
 
 async def try_lead(connection: psycopg.AsyncConnection[Any], role: str) -> bool:

@@ -7,6 +7,7 @@ Each part is skipped when its URL is given: EDMS_DATABASE_URL, EDMS_KAFKA_BOOTST
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -46,6 +47,49 @@ def _wait_port(port: int, timeout: float, what: str, proc: subprocess.Popen[byte
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not open port {port} within {timeout:.0f} s")
+
+
+# -- one live stack per data dir ----------------------------------------------------------------------------------
+class StackRunning(RuntimeError):
+    """Another live stack holds this data dir."""
+
+    def __init__(self, data_dir: Path, pid: str) -> None:
+        super().__init__(
+            f"EDMS is already running (pid {pid or 'unknown'}) with data in {data_dir.resolve()}; "
+            "stop it with Ctrl-C in its terminal or `edms stack down`"
+        )
+
+
+class DataDirLock:
+    """An exclusive lock on `<data_dir>/stack.lock` for as long as a stack runs on the data dir; the file holds its pid.
+
+    flock, so the kernel frees it when the holder ends, however it ends: a crashed run leaves no stale lock, only
+    perhaps a stale PostgreSQL server, which the next start stops. Taking it is atomic, so two starts cannot both
+    win, and it is taken before anything else is touched.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "stack.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise StackRunning(self.path.parent, pid) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # frees the lock; the file stays (removing it would race with the next start)
+            self._fd = None
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------------
@@ -131,7 +175,11 @@ class EmbeddedPostgres:
         ensure_database(self.url)
 
     def _stop_stale(self) -> None:
-        """A crashed earlier run can leave a server on this data dir; stop it before starting ours."""
+        """A crashed earlier run can leave a server on this data dir; stop it before starting ours.
+
+        The stack calls this only while it holds the data dir (`DataDirLock`), so the server found is no live
+        stack's: a second `edms stack up` is refused before it gets here.
+        """
         if (self.pgdata / "postmaster.pid").exists():
             subprocess.run(
                 [self._bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"],
@@ -166,7 +214,8 @@ class ChildProcess:
         return self.proc
 
     def stop(self, kill: bool = False) -> None:
-        """SIGTERM and wait (kill=True: SIGKILL, as a crash would)."""
+        """SIGTERM and wait (kill=True: SIGKILL, as a crash would); then whatever the child left running in its
+        session (a worker pool's processes, orphaned by a SIGKILL) ends with it, as in a container that stops."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -176,6 +225,8 @@ class ChildProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the group's id is its pid
         self.proc = None
 
 
@@ -299,6 +350,10 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     broker: TansuBroker | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    lock: DataDirLock = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.lock = DataDirLock(self.data_dir)
 
     @classmethod
     def from_env(cls, data_dir: Path, **kwargs: object) -> Stack:
@@ -326,7 +381,7 @@ class Stack:
         from edms_runtime.auth import ensure_dev_keys
         from edms_runtime.settings import PlatformSettings
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.claim()
         self.logs.mkdir(exist_ok=True)
         ensure_dev_keys(PlatformSettings(data_dir=self.data_dir))
         if self.database_url is None:
@@ -339,6 +394,12 @@ class Stack:
             ensure_database(self.database_url)
         if self.kafka_bootstrap is None:
             self.start_broker()
+
+    def claim(self) -> None:
+        """Hold the data dir for this stack's lifetime, before touching anything; `StackRunning` if a live stack
+        holds it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
 
     def start_broker(self) -> None:
         self.broker = TansuBroker(self.kafka_port, self.logs / "tansu.log")
@@ -372,6 +433,7 @@ class Stack:
             self.broker.stop()
         if self.postgres is not None:
             self.postgres.stop()
+        self.lock.release()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Stack]:

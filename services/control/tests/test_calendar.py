@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from edms_control.calendar import ProductionCalendar
+from edms_runtime.calendar import ProductionCalendar
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 
 from edms_contracts import ControlCardOpened, Urgency
 from edms_contracts.topics import CONTROL_CARD
-from edms_control.calendar import ProductionCalendar
 from edms_control.domain import REGIONAL_RULES, ControlCard, deadline_for
-from edms_control.projections import to_contract
+from edms_control.publishes import to_contract
+from edms_runtime.calendar import ProductionCalendar
 
 WEDNESDAY = date(2026, 11, 25)
 FRIDAY = date(2026, 11, 27)
@@ -38,7 +38,7 @@ def test_no_mark_is_10_days_from_registration(calendar: ProductionCalendar) -> N
     """DOMAIN.md "Deadlines": official documents are executed within 10 days; counted from the registration date."""
     deadline, rule = deadline_for(date(2026, 11, 23), Urgency.NONE, calendar)
     assert deadline == date(2026, 12, 3)  # a Thursday, a working day: not moved
-    assert rule.name == "official-10-days"
+    assert rule.name == "default"
 
 
 def test_no_mark_on_a_saturday_moves_back_to_friday(calendar: ProductionCalendar) -> None:
@@ -69,7 +69,7 @@ def test_operative_is_10_days_like_no_mark(calendar: ProductionCalendar) -> None
     """DOMAIN.md "Deadlines": "оперативно" = 10 days."""
     deadline, rule = deadline_for(WEDNESDAY, Urgency.OPERATIVE, calendar)
     assert deadline == date(2026, 12, 4)
-    assert rule.name == "operative-10-days"
+    assert rule.name == "operative"
 
 
 # -- urgent: 3 days ----------------------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_urgent_is_3_days(calendar: ProductionCalendar) -> None:
     """DOMAIN.md "Deadlines": "срочно" = 3 days."""
     deadline, rule = deadline_for(date(2026, 11, 23), Urgency.URGENT, calendar)
     assert deadline == date(2026, 11, 26)
-    assert rule.name == "urgent-3-days"
+    assert rule.name == "urgent"
 
 
 def test_urgent_falling_on_a_weekend_moves_back(calendar: ProductionCalendar) -> None:
@@ -90,7 +90,7 @@ def test_very_urgent_is_the_next_working_day(calendar: ProductionCalendar) -> No
     """DOMAIN.md "Deadlines": "весьма срочно" = 1 working day."""
     deadline, rule = deadline_for(WEDNESDAY, Urgency.VERY_URGENT, calendar)
     assert deadline == date(2026, 11, 26)
-    assert rule.name == "very-urgent-1-working-day"
+    assert rule.name == "very_urgent"
 
 
 def test_very_urgent_registered_on_friday_is_due_on_monday(calendar: ProductionCalendar) -> None:
@@ -140,11 +140,11 @@ def test_control_card_id_is_one_per_document() -> None:
         reg_date=WEDNESDAY,
         org="demo-region",
         deadline=date(2026, 12, 4),
-        rule="official-10-days",
+        rule="default",
     )
     assert card.id == ControlCard.create_id(document)
     assert ControlCard.create_id(document) != ControlCard.create_id(uuid.uuid4())
-    assert card.status == "on_control"
+    assert card.status_on(WEDNESDAY, ProductionCalendar(), 2) == "on_time"
 
 
 def test_an_opened_card_is_published_with_its_deadline() -> None:
@@ -155,12 +155,18 @@ def test_an_opened_card_is_published_with_its_deadline() -> None:
         reg_date=WEDNESDAY,
         org="demo-region",
         deadline=date(2026, 12, 4),
-        rule="official-10-days",
+        rule="default",
     )
     (opened,) = card.collect_events()
     outgoing = to_contract(opened)
     assert outgoing is not None
     assert outgoing.topic == CONTROL_CARD
     assert outgoing.payload == ControlCardOpened(
-        card_id=card.id, document_id=document, reg_number="01-10/1", deadline=date(2026, 12, 4), rule="official-10-days"
+        card_id=card.id,
+        document_id=document,
+        reg_number="01-10/1",
+        deadline=date(2026, 12, 4),
+        rule="default",
+        reg_date=WEDNESDAY,
+        org="demo-region",
     )

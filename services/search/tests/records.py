@@ -1,179 +1,106 @@
 """What the search tests feed the read model with, shared by test_projection.py and test_elasticsearch.py.
 
-Records are built by hand as aiokafka's consumer returns them, holding the envelopes the services publish
-(edms_contracts); the read model is the real one (edms_search.projections) fed by the real TrackingConsumer
-(edms_runtime.consumer). Imported by its package path (services.search.tests.records): the tests run with
---import-mode=importlib, which puts no test directory on sys.path.
+Records are built by runtime.tests.records, as aiokafka's consumer returns them, holding the envelopes the services
+publish; the read model is the real one (edms_search.projections) fed by the real TrackingConsumer. Imported by its
+package path (services.search.tests.records): the tests run with --import-mode=importlib.
 """
 
 from __future__ import annotations
 
-import itertools
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeAlias
+from datetime import date
+from typing import Any
 
 import pytest
-from aiokafka import ConsumerRecord
 from psycopg_pool import ConnectionPool
 
-from edms_contracts import (
-    AttachmentAdded,
-    ControlCardOpened,
-    DocumentRegistered,
-    Envelope,
-    Event,
-    RouteStarted,
-    encode,
-    event_id_for,
-)
-from edms_contracts.topics import CONTROL_CARD, REGISTRY_DOCUMENT, ROUTING_ROUTE, Topic
+from edms_runtime.access import HANDLERS as ACCESS_HANDLERS
 from edms_runtime.auth import Principal
-from edms_runtime.consumer import TRACKING_DDL, TrackingConsumer
+from edms_runtime.consumer import TrackingConsumer
 from edms_runtime.db import ensure_schema, make_pool
-from edms_runtime.relay import RELAY_DDL
+from edms_runtime.service import PLUMBING_DDL
 from edms_runtime.settings import PlatformSettings
 from edms_runtime.stack import OsmemProcess, free_port
-from edms_search.projections import DDL, HANDLERS
-from edms_search.stream import TOPICS
+from edms_search.backend import Page, SearchBackend
+from edms_search.projections import READ_MODEL
+from edms_search.query import Filters, SearchRequest, parse
+from runtime.tests.records import (
+    ORG,
+    Record,
+    attachment,
+    card_opened,
+    consumer_record,
+    delivered_again,
+    envelope_for,
+    principal,
+    published,
+    registered,
+    route_started,
+)
 
-Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
-
-ORG = "demo-region"
-OCCURRED = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
-_offsets = itertools.count()
-
-
-# -- records by hand ---------------------------------------------------------------------------------------------------
-def envelope_for(payload: Event, aggregate_id: uuid.UUID, version: int = 1, producer: str = "registry") -> Envelope:
-    return Envelope(
-        event_id=event_id_for(aggregate_id, version),
-        event_type=payload.event_type(),
-        schema_version=payload.schema_version,
-        occurred_at=OCCURRED + timedelta(seconds=version),
-        aggregate_id=aggregate_id,
-        aggregate_version=version,
-        correlation_id=None,
-        causation_id=None,
-        producer=producer,
-        payload=payload.model_dump(mode="json"),
-    )
-
-
-def consumer_record(value: bytes | None, topic: Topic = REGISTRY_DOCUMENT, key: bytes | None = None) -> Record:
-    """A ConsumerRecord as aiokafka's consumer returns it (each call a new offset, as a redelivery would have)."""
-    record: Record = ConsumerRecord(
-        topic=topic.name,
-        partition=0,
-        offset=next(_offsets),
-        timestamp=1_764_055_800_000,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=len(key) if key else -1,
-        serialized_value_size=len(value) if value is not None else -1,
-        headers=[],
-    )
-    return record
+__all__ = [
+    "ORG",
+    "Record",
+    "ask",
+    "attachment",
+    "card_opened",
+    "consumer_record",
+    "delivered_again",
+    "envelope_for",
+    "principal",
+    "published",
+    "registered",
+    "route_started",
+    "running_osmem",
+    "search_read_model",
+]
 
 
-def delivered_again(record: Record) -> Record:
-    """The same message delivered again (after a rebalance, or republished after a broker change): a new offset."""
-    again: Record = replace(record, offset=next(_offsets))
-    return again
-
-
-def published(payload: Event, aggregate_id: uuid.UUID, topic: Topic, version: int = 1) -> Record:
-    """An event as its service publishes it: the producer is the service the topic belongs to, keyed by aggregate."""
-    envelope = envelope_for(payload, aggregate_id, version, producer=topic.name.split(".")[1])
-    return consumer_record(encode(envelope), topic, key=str(aggregate_id).encode())
-
-
-# -- events, as the services publish them ------------------------------------------------------------------------------
-def registered(
-    title: str = "О предоставлении сведений о численности населения",
+def ask(
+    backend: SearchBackend,
+    who: Principal,
+    q: str | None = None,
+    kind: str | None = None,
     *,
-    reg_number: str = "01-10/1",
-    org: str = ORG,
-    access: str | None = None,
-    kind: str = "incoming_letter",
-    text: str | None = None,
-    reg_date: date = date(2026, 11, 25),
-    document_id: uuid.UUID | None = None,
-) -> tuple[uuid.UUID, Record]:
-    document = document_id or uuid.uuid4()
-    event = DocumentRegistered(
-        document_id=document,
-        kind=kind,
-        journal="ВХ",
-        reg_number=reg_number,
-        reg_date=reg_date,
-        title=title,
-        text=text,
-        correspondent="Территориальный орган Росстата",
-        correspondent_number="12-07/345",
-        correspondent_date=date(2026, 11, 20),
-        case_index="01-10",
-        org=org,
-        unit="01",
-        access=access,
-        registered_by="clerk1",
+    size: int = 20,
+    sort: str | None = None,
+    cursor: str | None = None,
+    facets: tuple[str, ...] = (),
+    exact_total: bool = False,
+    order: str = "desc",
+    today: date | None = None,
+    **filters: Any,
+) -> Page:
+    """One search as GET /search makes it (edms_search.api): q parsed, kind and other filters, the default sort."""
+    node = parse(q) if q else None
+    request = SearchRequest(
+        q=q,
+        node=node,
+        filters=Filters(kind=(kind,) if kind else (), **filters),
+        sort=sort or ("relevance" if node is not None else "date"),
+        size=size,
+        cursor=cursor,
+        facets=facets,
+        exact_total=exact_total,
+        order=order,
+        today=today or date.today(),
     )
-    return document, published(event, document, REGISTRY_DOCUMENT)
-
-
-def attachment(document: uuid.UUID) -> Record:
-    event = AttachmentAdded(
-        document_id=document,
-        sha256="a" * 64,
-        filename="письмо.pdf",
-        media_type="application/pdf",
-        size=1024,
-        added_by="clerk1",
-    )
-    return published(event, document, REGISTRY_DOCUMENT, version=2)
-
-
-def route_started(document: uuid.UUID) -> Record:
-    route = uuid.uuid4()
-    event = RouteStarted(
-        route_id=route,
-        document_id=document,
-        process="6-incoming-registration",
-        stages=["resolution", "execution", "completion"],
-        current_stage="resolution",
-    )
-    return published(event, route, ROUTING_ROUTE)
-
-
-def card_opened(document: uuid.UUID, reg_number: str = "01-10/1") -> Record:
-    card = uuid.uuid4()
-    event = ControlCardOpened(
-        card_id=card, document_id=document, reg_number=reg_number, deadline=date(2026, 12, 4), rule="official-10-days"
-    )
-    return published(event, card, CONTROL_CARD)
-
-
-def principal(org: str = ORG, *roles: str) -> Principal:
-    return Principal(sub="user1", org=org, unit="01", roles=frozenset(roles or ("clerk",)))
+    return backend.search(who, request)
 
 
 # -- for fixtures ------------------------------------------------------------------------------------------------------
 @contextmanager
 def search_read_model(database_url: str, max_size: int) -> Iterator[tuple[ConnectionPool[Any], TrackingConsumer]]:
     """The search schema in `database_url`, a pool on it (closed after) and the tracking consumer that feeds it."""
-    ensure_schema(database_url, "search", RELAY_DDL + TRACKING_DDL + DDL)
+    ensure_schema(database_url, "search", PLUMBING_DDL + READ_MODEL.ddl)
     pool = make_pool(database_url, "search", max_size=max_size)
     consumer = TrackingConsumer(
-        name="search",
-        topics=TOPICS,
-        handlers=HANDLERS,
+        service="search",
         pool=pool,
         settings=PlatformSettings(database_url=database_url),
+        read_model=READ_MODEL,
+        access=ACCESS_HANDLERS,  # the facts of the shared read rule, as build_parts gives every service
     )
     try:
         yield pool, consumer

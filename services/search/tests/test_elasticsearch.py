@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import psycopg
 import pytest
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EngineConnectionError
@@ -30,6 +31,7 @@ from edms_search.indexer import Indexer
 from services.search.tests.records import (
     ORG,
     Record,
+    ask,
     attachment,
     card_opened,
     principal,
@@ -67,7 +69,7 @@ class Search:
 
     @property
     def engine_search(self) -> ElasticsearchSearch:
-        return ElasticsearchSearch(self.index)
+        return ElasticsearchSearch(self.index, self.pool)
 
     @property
     def postgres_search(self) -> PostgresSearch:
@@ -160,7 +162,7 @@ def test_the_indexer_copies_every_row_of_the_read_model(search: Search) -> None:
     assert search.indexer.index_once().read == 0  # nothing is due any more
 
     # the row without a registration is in the engine but not searchable, as in PostgreSQL
-    page = search.engine_search.search(principal(ORG, "admin"), None, None, 20, 0)
+    page = ask(search.engine_search, principal(ORG, "admin"), None, None)
     assert sorted(search.ids(page)) == sorted(str(d) for d in documents)
     assert page.total == 3
 
@@ -225,7 +227,7 @@ def test_search_finds_other_russian_word_forms(search: Search) -> None:
     search.index_all()
     engine = search.engine_search
 
-    page = engine.search(principal(), "сведениями", None, 20, 0)
+    page = ask(engine, principal(), "сведениями", None)
     assert search.ids(page) == [str(wanted)]
     assert page.total == 1
     hit = page.hits[0]
@@ -237,12 +239,12 @@ def test_search_finds_other_russian_word_forms(search: Search) -> None:
         "incoming_letter",
     )
     assert hit.rank > 0
-    assert search.ids(engine.search(principal(), "сведениями о населении", None, 20, 0)) == [str(wanted)]
-    assert search.ids(engine.search(principal(), "дорогами", None, 20, 0)) == [str(other)]
-    assert search.ids(engine.search(principal(), "село", None, 20, 0)) == [str(other)]  # body: "села"
-    assert engine.search(principal(), "Росстатом", None, 20, 0).total == 2  # correspondent
-    assert engine.search(principal(), "космодром", None, 20, 0).total == 0
-    assert engine.search(principal(), "сведениями дорогами", None, 20, 0).total == 0  # every word must match
+    assert search.ids(ask(engine, principal(), "сведениями о населении", None)) == [str(wanted)]
+    assert search.ids(ask(engine, principal(), "дорогами", None)) == [str(other)]
+    assert search.ids(ask(engine, principal(), "село", None)) == [str(other)]  # body: "села"
+    assert ask(engine, principal(), "Росстатом", None).total == 2  # correspondent
+    assert ask(engine, principal(), "космодром", None).total == 0
+    assert ask(engine, principal(), "сведениями дорогами", None).total == 0  # every word must match
 
 
 def test_search_shows_only_the_callers_organization_and_dsp_only_to_those_admitted(search: Search) -> None:
@@ -255,18 +257,18 @@ def test_search_shows_only_the_callers_organization_and_dsp_only_to_those_admitt
     search.index_all()
     engine = search.engine_search
 
-    clerk_a = engine.search(principal("org-a", "clerk"), "сведений", None, 20, 0)
+    clerk_a = ask(engine, principal("org-a", "clerk"), "сведений", None)
     assert search.ids(clerk_a) == [str(ours)]
     assert clerk_a.total == 1
-    assert engine.search(principal("org-a", "clerk"), "01-10/2", None, 20, 0).total == 0  # not even by number
-    assert search.ids(engine.search(principal("org-b", "clerk"), "сведений", None, 20, 0)) == [str(theirs)]
+    assert ask(engine, principal("org-a", "clerk"), "01-10/2", None).total == 0  # not even by number
+    assert search.ids(ask(engine, principal("org-b", "clerk"), "сведений", None)) == [str(theirs)]
     for roles in (("dsp_reader",), ("clerk", "dsp_reader"), ("admin",)):
-        admitted = engine.search(principal("org-a", *roles), "сведений", None, 20, 0)
+        admitted = ask(engine, principal("org-a", *roles), "сведений", None)
         assert set(search.ids(admitted)) == {str(ours), str(dsp)}, roles
         assert admitted.total == 2
-        assert search.ids(engine.search(principal("org-a", *roles), "01-10/2", None, 20, 0)) == [str(dsp)]
-    assert engine.search(principal("org-b", "admin"), "мобилизационной", None, 20, 0).total == 0
-    assert engine.search(principal("org-c", "admin"), None, None, 20, 0).total == 0
+        assert search.ids(ask(engine, principal("org-a", *roles), "01-10/2", None)) == [str(dsp)]
+    assert ask(engine, principal("org-b", "admin"), "мобилизационной", None).total == 0
+    assert ask(engine, principal("org-c", "admin"), None, None).total == 0
 
 
 def test_registration_numbers_match_exactly_and_ranking_is_relevance_then_newest(search: Search) -> None:
@@ -282,17 +284,18 @@ def test_registration_numbers_match_exactly_and_ranking_is_relevance_then_newest
     search.index_all()
     engine = search.engine_search
 
-    assert search.ids(engine.search(principal(), "01-10/1", None, 20, 0)) == [str(first)]  # not 01-10/12
-    assert search.ids(engine.search(principal(), "01-10/12", None, 20, 0)) == [str(twelfth)]
-    assert search.ids(engine.search(principal(), "12-07/345", None, 20, 0)) != []  # the correspondent's number
+    assert search.ids(ask(engine, principal(), "01-10/1", None)) == [str(first)]  # not 01-10/12
+    assert search.ids(ask(engine, principal(), "01-10/12", None)) == [str(twelfth)]
+    assert search.ids(ask(engine, principal(), "12-07/345", None)) != []  # the correspondent's number
     # relevance first: the title match before the body-only match, though the latter is newer
-    assert search.ids(engine.search(principal(), "сведения", None, 20, 0)) == [str(first), str(body_only)]
+    assert search.ids(ask(engine, principal(), "сведения", None)) == [str(first), str(body_only)]
     # no words: newest registration first
     newest = [str(twelfth), str(body_only), str(first), str(order)]
-    assert search.ids(engine.search(principal(), None, None, 20, 0)) == newest
-    assert search.ids(engine.search(principal(), None, "order", 20, 0)) == [str(order)]
-    assert engine.search(principal(), None, "incoming_letter", 20, 0).total == 3
-    pages = [engine.search(principal(), None, None, 2, offset) for offset in (0, 2)]
+    assert search.ids(ask(engine, principal(), None, None)) == newest
+    assert search.ids(ask(engine, principal(), None, "order")) == [str(order)]
+    assert ask(engine, principal(), None, "incoming_letter").total == 3
+    page_one = ask(engine, principal(), None, None, size=2)
+    pages = [page_one, ask(engine, principal(), None, None, size=2, cursor=page_one.next_cursor)]
     assert [search.ids(p) for p in pages] == [newest[:2], newest[2:]]
     assert pages[0].total == pages[1].total == 4
 
@@ -319,8 +322,8 @@ def test_both_backends_find_the_same_documents(search: Search) -> None:
         (principal("org-b"), "сведений", None),
     ]
     for who, q, kind in queries:
-        in_postgres = search.postgres_search.search(who, q, kind, 20, 0)
-        in_engine = search.engine_search.search(who, q, kind, 20, 0)
+        in_postgres = ask(search.postgres_search, who, q, kind)
+        in_engine = ask(search.engine_search, who, q, kind)
         assert sorted(search.ids(in_engine)) == sorted(search.ids(in_postgres)), (who.roles, q, kind)
         assert in_engine.total == in_postgres.total
 
@@ -371,7 +374,7 @@ async def test_nothing_is_lost_when_the_engine_stops_midway(search: Search, engi
         search.indexer.index_once()
     assert search.unindexed() == 350  # nothing was marked that the engine does not have
     with pytest.raises(SearchUnavailable):
-        search.engine_search.search(principal(), "обращение", None, 20, 0)
+        ask(search.engine_search, principal(), "обращение", None)
 
     loop = asyncio.create_task(search.indexer.run())
     try:
@@ -393,5 +396,69 @@ async def test_nothing_is_lost_when_the_engine_stops_midway(search: Search, engi
     assert changed is not None
     assert changed["route_stage"] == "resolution"
     assert search.index.get(str(late)) is not None
-    page = search.engine_search.search(principal(), "обращению", None, 20, 0)
+    page = ask(search.engine_search, principal(), "обращению", None)
     assert page.total == 601
+
+
+async def test_a_deadlock_while_marking_is_retried_and_the_indexer_keeps_its_lead(
+    search: Search, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marking rows and checking the index run beside the consumer's transactions; a deadlock there (SQLSTATE 40P01)
+    is transient (issue 6 item 2): the pass is tried again, without giving up the lead or losing the row."""
+    mark = search.indexer._mark
+    failures = [psycopg.errors.DeadlockDetected("deadlock detected")]
+
+    def deadlocking_mark(indexed: list[tuple[str, str]]) -> int:
+        if failures:
+            raise failures.pop()
+        return mark(indexed)
+
+    leads = 0
+    lead = search.indexer.lead
+
+    async def counted_lead(leader: Any) -> None:
+        nonlocal leads
+        leads += 1
+        await lead(leader)
+
+    monkeypatch.setattr(search.indexer, "_mark", deadlocking_mark)
+    monkeypatch.setattr(search.indexer, "lead", counted_lead)
+    search.indexer.retry_seconds = 0.05
+    _, record = registered("Письмо, которое помечают после взаимной блокировки")
+    search.apply(record)
+    loop = asyncio.create_task(search.indexer.run())
+    try:
+        await _until(lambda: search.unindexed() == 0)
+    finally:
+        search.indexer.stop()
+        await loop
+    assert failures == []  # the deadlock happened
+    assert leads == 1  # and the indexer went on leading
+
+
+def test_new_mappings_are_built_beside_the_old_index_and_the_alias_swaps_at_once(
+    search: Search, client: Elasticsearch
+) -> None:
+    """An alias on an index of older mappings (v1): the indexer copies every row into `<alias>-v2` while v1 still
+    answers, moves the alias in one `_aliases` request and deletes v1; the flags stay valid (no second full pass)."""
+    old = f"{search.index.alias}-v1"
+    client.indices.create(index=old, aliases={search.index.alias: {}}, mappings={"properties": {}})
+    client.index(index=old, id="stale", document={"title": "только в старом индексе"}, refresh=True)
+    documents = []
+    for n in range(1, 4):
+        document, record = registered(f"Письмо о переносе остановки {n}", reg_number=f"03-01/{n}")
+        search.apply(record)
+        documents.append(str(document))
+    assert search.index.behind_alias() == old
+
+    search.indexer.check_index()
+    assert search.index.behind_alias() == search.index.concrete == f"{search.index.alias}-v2"
+    assert not client.indices.exists(index=old)
+    assert search.index.count() == 3  # every row copied before the swap, the old index's own document gone
+    assert search.index.get("stale") is None
+    found = ask(search.engine_search, principal(), "переносом остановки")
+    assert sorted(search.ids(found)) == sorted(documents)
+    # the rows were due before the swap and are indexed once more through the alias; nothing else is redone
+    assert search.index_all() == 3
+    search.indexer.check_index()
+    assert search.unindexed() == 0

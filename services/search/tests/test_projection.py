@@ -21,12 +21,12 @@ from psycopg_pool import ConnectionPool
 
 from edms_contracts import ControlCardOpened, DocumentFiled, Envelope, encode
 from edms_contracts.topics import ARCHIVE_FILING
-from edms_runtime.consumer import BatchResult, TrackingConsumer
-from edms_runtime.replay import replay
+from edms_runtime.consumer import BatchResult, TrackingConsumer, read_track, source_of
 from edms_search.backend import PostgresSearch
 from services.search.tests.records import (
     ORG,
     Record,
+    ask,
     attachment,
     card_opened,
     consumer_record,
@@ -118,13 +118,15 @@ class ReadModel:
 
     def tracked(self) -> int:
         with self.pool.connection() as conn:
-            found = conn.execute("SELECT count(*) AS n FROM tracking WHERE consumer = 'search'").fetchone()
+            found = conn.execute("SELECT count(*) AS n FROM tracking WHERE consumer = 'search.read'").fetchone()
         assert found is not None
         return int(found["n"])
 
     def clear(self) -> None:
-        """What `edms replay search` does before the relays republish: empty the table and the tracking."""
-        replay(self.url, "search")
+        """Start the read model afresh (as `edms replay search` does in its shadow schema): no rows, no tracking."""
+        with self.pool.connection() as conn:
+            conn.execute("TRUNCATE documents")
+            conn.execute("DELETE FROM tracking WHERE consumer = %s", (read_track("search"),))
 
 
 @pytest.fixture
@@ -211,7 +213,7 @@ def test_bad_records_become_dead_letters_and_the_good_ones_are_applied(model: Re
     result = model.apply(*batch)
 
     assert result.applied == 2
-    reasons = {letter.record.offset: letter.reason for letter in result.dead}
+    reasons = {_offset(letter.source): letter.reason for letter in result.dead}
     assert set(reasons) == {garbage.offset, empty.offset, bad_payload.offset, unknown.offset, newer.offset}
     assert reasons[garbage.offset].startswith("<root>: Invalid JSON")
     assert reasons[empty.offset] == "empty message value"
@@ -219,7 +221,7 @@ def test_bad_records_become_dead_letters_and_the_good_ones_are_applied(model: Re
     assert reasons[unknown.offset] == "event_type: unknown event type 'DocumentShredded'"
     assert reasons[newer.offset] == "schema_version: DocumentRegistered v2 is newer than v1 known here"
     # The dead letter keeps the original bytes, for the dead-letter topic.
-    assert next(d for d in result.dead if d.record.offset == garbage.offset).record.value == b"\xff\xfe not an envelope"
+    assert next(d for d in result.dead if d.source == source_of(garbage)).value == b"\xff\xfe not an envelope"
     assert model.row(first.document_id)["reg_number"] == "01-10/1"
     assert model.row(second.document_id)["reg_number"] == "01-10/2"
     assert model.tracked() == 2  # nothing of the dead letters was tracked
@@ -232,7 +234,7 @@ def test_a_handler_failure_is_dead_lettered_without_spoiling_the_batch(model: Re
     result = model.apply(good.registered, poisoned.registered, good.control)
     assert result.applied == 2
     (dead,) = result.dead
-    assert dead.record is poisoned.registered
+    assert dead.source == source_of(poisoned.registered)
     assert "NUL" in dead.reason
     assert model.tracked() == 2  # the failed event's tracking row was rolled back with its savepoint
     assert model.row(good.document_id)["deadline"] == date(2026, 12, 4)
@@ -240,6 +242,11 @@ def test_a_handler_failure_is_dead_lettered_without_spoiling_the_batch(model: Re
         assert (
             conn.execute("SELECT 1 FROM documents WHERE document_id = %s", (poisoned.document_id,)).fetchone() is None
         )
+
+
+def _offset(source: str) -> int:
+    """The offset part of a dead letter's source (topic/partition/offset)."""
+    return int(source.rsplit("/", 1)[1])
 
 
 def _without_title(raw: bytes) -> Envelope:
@@ -301,7 +308,7 @@ def test_search_finds_a_title_by_another_word_form(model: ReadModel) -> None:
     model.apply(*wanted.records, *other.records)
     search = PostgresSearch(model.pool)
 
-    page = search.search(principal(), "сведениями", None, 20, 0)
+    page = ask(search, principal(), "сведениями", None)
     assert [hit.id for hit in page.hits] == [str(wanted.document_id)]
     assert page.total == 1
     hit = page.hits[0]
@@ -312,10 +319,10 @@ def test_search_finds_a_title_by_another_word_form(model: ReadModel) -> None:
         "resolution",
     )
     assert hit.rank > 0
-    assert search.search(principal(), "дорогами", None, 20, 0).hits[0].id == str(other.document_id)
-    assert search.search(principal(), "01-10/2", None, 20, 0).hits[0].id == str(other.document_id)
-    assert search.search(principal(), "село", None, 20, 0).hits[0].id == str(other.document_id)  # body, "села"
-    assert search.search(principal(), "космодром", None, 20, 0).total == 0
+    assert ask(search, principal(), "дорогами", None).hits[0].id == str(other.document_id)
+    assert ask(search, principal(), "01-10/2", None).hits[0].id == str(other.document_id)
+    assert ask(search, principal(), "село", None).hits[0].id == str(other.document_id)  # body, "села"
+    assert ask(search, principal(), "космодром", None).total == 0
 
 
 def test_search_shows_only_the_callers_organization(model: ReadModel) -> None:
@@ -324,10 +331,10 @@ def test_search_shows_only_the_callers_organization(model: ReadModel) -> None:
     model.apply(*ours.records, *theirs.records)
     search = PostgresSearch(model.pool)
     for org, card in (("org-a", ours), ("org-b", theirs)):
-        page = search.search(principal(org), "сведений", None, 20, 0)
+        page = ask(search, principal(org), "сведений", None)
         assert [hit.id for hit in page.hits] == [str(card.document_id)]
-        assert search.search(principal(org), None, None, 20, 0).total == 1
-    assert search.search(principal("org-c", "admin"), None, None, 20, 0).total == 0
+        assert ask(search, principal(org), None, None).total == 1
+    assert ask(search, principal("org-c", "admin"), None, None).total == 0
 
 
 def test_restricted_cards_only_for_those_admitted(model: ReadModel) -> None:
@@ -337,13 +344,13 @@ def test_restricted_cards_only_for_those_admitted(model: ReadModel) -> None:
     model.apply(*open_card.records, *dsp_card.records)
     search = PostgresSearch(model.pool)
 
-    clerk = search.search(principal(ORG, "clerk"), "сведений", None, 20, 0)
+    clerk = ask(search, principal(ORG, "clerk"), "сведений", None)
     assert [hit.id for hit in clerk.hits] == [str(open_card.document_id)]
     assert clerk.total == 1
-    assert search.search(principal(ORG, "clerk"), "01-10/2", None, 20, 0).total == 0  # not even by number
+    assert ask(search, principal(ORG, "clerk"), "01-10/2", None).total == 0  # not even by number
 
     for roles in (("dsp_reader",), ("clerk", "dsp_reader"), ("admin",)):
-        admitted = search.search(principal(ORG, *roles), "сведений", None, 20, 0)
+        admitted = ask(search, principal(ORG, *roles), "сведений", None)
         assert {hit.id for hit in admitted.hits} == {str(open_card.document_id), str(dsp_card.document_id)}, roles
         assert admitted.total == 2
 
@@ -352,9 +359,9 @@ def test_search_does_not_show_a_document_before_its_registration_arrived(model: 
     card = _card()
     model.apply(card.control, card.route, card.filed)
     search = PostgresSearch(model.pool)
-    assert search.search(principal(ORG, "admin"), None, None, 20, 0).total == 0
+    assert ask(search, principal(ORG, "admin"), None, None).total == 0
     model.apply(card.registered)
-    assert search.search(principal(ORG, "admin"), None, None, 20, 0).total == 1
+    assert ask(search, principal(ORG, "admin"), None, None).total == 1
 
 
 def test_search_filters_by_kind_and_pages(model: ReadModel) -> None:
@@ -362,10 +369,54 @@ def test_search_filters_by_kind_and_pages(model: ReadModel) -> None:
     order = _card(title="Об утверждении положения о сведениях", reg_number="01-03/1-п", kind="order")
     model.apply(*(c.registered for c in letters), order.registered)
     search = PostgresSearch(model.pool)
-    assert [h.id for h in search.search(principal(), None, "order", 20, 0).hits] == [str(order.document_id)]
-    assert search.search(principal(), None, "incoming_letter", 20, 0).total == 3
-    first, second = search.search(principal(), None, None, 2, 0), search.search(principal(), None, None, 2, 2)
+    assert [h.id for h in ask(search, principal(), None, "order").hits] == [str(order.document_id)]
+    assert ask(search, principal(), None, "incoming_letter").total == 3
+    first = ask(search, principal(), None, None, size=2)
+    assert first.next_cursor is not None
+    second = ask(search, principal(), None, None, size=2, cursor=first.next_cursor)
     assert first.total == second.total == 4
     assert len(first.hits) == 2
     assert len(second.hits) == 2
+    assert second.next_cursor is None  # the last page
     assert {h.id for h in first.hits}.isdisjoint(h.id for h in second.hits)
+
+
+def test_beyond_the_rank_window_the_newest_are_ranked_first_and_the_cursor_walks_every_hit_once(
+    model: ReadModel,
+) -> None:
+    """Relevance over the newest `rank_window` matches only (the rest newest first), in one pass over the matches:
+    the count, the window's edge and the ranking come from one statement, and the edge rides in the cursor."""
+    titles = ["О сведениях", "О сведениях о сведениях", "Письмо о сведениях", "О сведениях о сведениях", "О сведениях"]
+    cards = [
+        registered(title, reg_number=f"01-10/{n}", reg_date=date(2026, 11, 10 + n))
+        for n, title in enumerate(titles, start=1)
+    ]
+    model.apply(*(record for _, record in cards))
+    ids = [str(document_id) for document_id, _ in cards]  # oldest first
+    search = PostgresSearch(model.pool, rank_window=3)
+
+    whole = ask(search, principal(), "сведения", None, size=10)
+    assert whole.total == 5
+    # the three newest (3, 4, 5) ranked — the doubled word first —, then 2 and 1 newest first, unranked
+    assert [h.id for h in whole.hits] == [ids[3], ids[4], ids[2], ids[1], ids[0]]
+    assert [h.rank > 0 for h in whole.hits] == [True, True, True, False, False]
+    walked: list[str] = []
+    cursor = None
+    for _ in range(5):
+        page = ask(search, principal(), "сведения", None, size=2, cursor=cursor)
+        assert page.total == 5
+        walked += [h.id for h in page.hits]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert walked == [h.id for h in whole.hits]
+    # a cursor past the last match (here: asked by someone who sees none of them) is an empty page, counted apart
+    first = ask(search, principal(), "сведения", None, size=2)
+    beyond = ask(search, principal("org-c"), "сведения", None, size=2, cursor=first.next_cursor)
+    assert (beyond.total, beyond.hits, beyond.next_cursor) == (0, [], None)
+    assert (
+        ask(
+            search, principal(), "сведения", None, reg_date_from=date(2026, 11, 14), reg_date_to=date(2026, 11, 30)
+        ).total
+        == 2
+    )

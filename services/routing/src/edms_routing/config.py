@@ -1,5 +1,7 @@
 """Routing settings (prefix EDMS_ROUTING_)."""
 
+from pathlib import Path
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -8,3 +10,7 @@ class RoutingSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8102
+    #: A directory of route templates (*.yaml) in place of the ones shipped; validated at start.
+    templates: Path | None = None
+    #: The organization's time zone: every "today" of routing's rules.
+    timezone: str = "Europe/Moscow"

@@ -66,8 +66,9 @@ def make_client(url: str, *, ca_certs: Path | None = None, timeout: float = 10.0
     )
 
 
-#: Bumped when MAPPINGS change: a new index `<alias>-v<N>` is made and every row indexed into it.
-MAPPING_VERSION = 1
+#: Bumped when MAPPINGS change: a new index `<alias>-v<N>` is built beside the old one, every row is copied into it,
+#: and the alias moves to it in one atomic `_aliases` request (Indexer.check_index); v2: issue 10's fields.
+MAPPING_VERSION = 2
 
 #: Columns of search.documents that make up an engine document (its _id is document_id).
 FIELDS = (
@@ -76,40 +77,67 @@ FIELDS = (
     "access",
     "kind",
     "reg_number",
+    "number_key",
     "reg_date",
     "title",
     "body",
     "correspondent",
     "correspondent_number",
+    "unit",
+    "units",
+    "authors",
+    "executors",
+    "readers",
+    "notes",
+    "names",
+    "files",
     "deadline",
+    "due",
+    "on_control",
+    "done",
     "case_index",
     "route_stage",
     "attachments",
 )
 
 _RUSSIAN_TEXT = {"type": "text", "analyzer": "russian"}
+_KEYWORD = {"type": "keyword"}
+_DATE = {"type": "date", "format": "strict_date"}
 
 SETTINGS: dict[str, Any] = {
-    # the API pages up to offset 10 000 with up to 100 hits (edms_search.api); ES stops at 10 000 by default
+    # cursors (search_after) page without limit; from+size stays within Elasticsearch's default window
     "index": {"max_result_window": 10_100},
 }
 
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",  # a document with an unknown field is refused, never guessed into the mapping
     "properties": {
-        "document_id": {"type": "keyword"},
-        "org": {"type": "keyword"},
-        "access": {"type": "keyword"},
-        "kind": {"type": "keyword"},
-        "reg_number": {"type": "keyword"},
-        "reg_date": {"type": "date", "format": "strict_date"},
+        "document_id": _KEYWORD,
+        "org": _KEYWORD,
+        "access": _KEYWORD,
+        "kind": _KEYWORD,
+        "reg_number": _KEYWORD,
+        "number_key": _KEYWORD,
+        "reg_date": _DATE,
+        "reg_year": {"type": "integer"},
         "title": _RUSSIAN_TEXT,
         "body": _RUSSIAN_TEXT,
         "correspondent": _RUSSIAN_TEXT,
-        "correspondent_number": {"type": "keyword"},
-        "deadline": {"type": "date", "format": "strict_date"},
-        "case_index": {"type": "keyword"},
-        "route_stage": {"type": "keyword"},
+        "correspondent_number": _KEYWORD,
+        "unit": _KEYWORD,
+        "units": _KEYWORD,
+        "authors": _KEYWORD,
+        "executors": _KEYWORD,
+        "readers": _KEYWORD,
+        "notes": _RUSSIAN_TEXT,
+        "names": _RUSSIAN_TEXT,
+        "files": _RUSSIAN_TEXT,
+        "deadline": _DATE,
+        "due": _DATE,
+        "on_control": {"type": "boolean"},
+        "done": {"type": "boolean"},
+        "case_index": _KEYWORD,
+        "route_stage": _KEYWORD,
         # sha256 -> file name: kept with the document, not searched (its keys would grow the mapping without end)
         "attachments": {"type": "object", "enabled": False},
     },
@@ -117,7 +145,7 @@ MAPPINGS: dict[str, Any] = {
 
 
 def to_source(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The engine document of a read-model row: the row's content, JSON-ready."""
+    """The engine document of a read-model row: the row's content, JSON-ready, and the registration year."""
     source: dict[str, Any] = {}
     for name in FIELDS:
         value = row.get(name)
@@ -126,6 +154,8 @@ def to_source(row: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, date):
             value = value.isoformat()
         source[name] = value
+    reg_date = row.get("reg_date")
+    source["reg_year"] = reg_date.year if isinstance(reg_date, date) else None
     return source
 
 
@@ -162,6 +192,36 @@ class DocumentIndex:
             raise RuntimeError(f"alias {self.alias} points to {len(uuids)} indices; it must point to one")
         return uuids[0]
 
+    def behind_alias(self) -> str | None:
+        """The name of the concrete index the alias points to, None without one."""
+        try:
+            found = self.client.indices.get_alias(name=self.alias)
+        except NotFoundError:
+            return None
+        names = sorted(found.body)
+        return names[0] if len(names) == 1 else None
+
+    def create_concrete(self) -> None:
+        """The index of the current mappings, without the alias (a rebuild fills it before the swap)."""
+        if self.client.indices.exists(index=self.concrete):
+            self.client.indices.delete(index=self.concrete)  # a rebuild that did not finish: start again
+        self.client.indices.create(index=self.concrete, settings=SETTINGS, mappings=MAPPINGS)
+
+    def swap(self, old: str) -> str:
+        """Move the alias from `old` to the current index in one request (searches see one or the other, never
+        neither), then delete `old`; return the new index's uuid."""
+        self.client.indices.update_aliases(
+            actions=[
+                {"remove": {"index": old, "alias": self.alias}},
+                {"add": {"index": self.concrete, "alias": self.alias}},
+            ]
+        )
+        self.client.indices.delete(index=old)
+        current = self.uuid()
+        if current is None:
+            raise RuntimeError(f"alias {self.alias} does not resolve after the swap")
+        return current
+
     def ensure(self) -> str:
         """Create the index with its mappings and alias if it is missing; return the uuid of the index in use."""
         current = self.uuid()
@@ -183,16 +243,17 @@ class DocumentIndex:
             raise RuntimeError(f"index {self.concrete} was created but alias {self.alias} does not resolve")
         return created
 
-    def bulk_index(self, sources: Sequence[Mapping[str, Any]]) -> BulkOutcome:
-        """Index (create or replace) documents by id. Raises ENGINE_ERRORS when the request as a whole fails."""
+    def bulk_index(self, sources: Sequence[Mapping[str, Any]], into: str | None = None) -> BulkOutcome:
+        """Index (create or replace) documents by id, through the alias (or `into` a concrete index being built).
+        Raises ENGINE_ERRORS when the request as a whole fails."""
         outcome = BulkOutcome()
         if not sources:
             return outcome
         operations: list[Mapping[str, Any]] = []
         for source in sources:
-            operations.append({"index": {"_index": self.alias, "_id": source["document_id"]}})
+            operations.append({"index": {"_index": into or self.alias, "_id": source["document_id"]}})
             operations.append(source)
-        response = self.client.bulk(operations=operations, require_alias=True)
+        response = self.client.bulk(operations=operations, require_alias=into is None)
         for item in response.body["items"]:
             result = item["index"]
             document_id, status = str(result["_id"]), int(result["status"])

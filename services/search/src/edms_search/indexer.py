@@ -23,7 +23,6 @@ two replicas can never write an older version of a document over a newer one; th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -34,7 +33,8 @@ from elasticsearch import ApiError, TransportError
 from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 
-from edms_runtime.db import try_lead
+from edms_runtime.background import LeaderLoop
+from edms_runtime.faults import is_transient
 from edms_search.elastic import FIELDS, DocumentIndex, to_source
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Pass:
     refused: int = 0
 
 
-class Indexer:
+class Indexer(LeaderLoop):
     name = "indexer"
 
     def __init__(
@@ -75,29 +75,20 @@ class Indexer:
         max_retry_seconds: float = 30.0,
         quarantine_seconds: float = 300.0,
     ) -> None:
+        super().__init__(role=f"edms-indexer-{service}", database_url=database_url)
         self.service = service
         self.pool = pool
         self.index = index
-        self.database_url = database_url
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.retry_seconds = retry_seconds
         self.max_retry_seconds = max_retry_seconds
         self.quarantine_seconds = quarantine_seconds
-        #: Elasticsearch answered the last pass (the loop is working), or another replica is the indexer.
-        self.connected = False
-        self.standby = False
         #: The LISTEN connection is up (changes wake the loop at once; otherwise it looks every idle_seconds).
         self.listening = False
         self._known_uuid: str | None = None
         #: "document_id@row_version" of rows refused for good -> when to try them again.
         self._quarantine: dict[str, float] = {}
-        self._wakeup = asyncio.Event()
-        self._stopped = asyncio.Event()
-        self._stopping = False
-
-    def healthy(self) -> bool:
-        return self.connected or self.standby
 
     # -- one pass (runs in a worker thread) -----------------------------------------------------------------------
     def index_once(self) -> Pass:
@@ -106,8 +97,15 @@ class Indexer:
         return self.write(rows) if rows else Pass()
 
     def check_index(self) -> None:
-        """Make sure the index exists; if it is not the one the flags refer to, make every row due again."""
+        """Make sure the index exists; if it is not the one the flags refer to, make every row due again.
+
+        An alias still on an index of older mappings is rebuilt beside it and swapped atomically (`rebuild`)."""
         current = self.index.ensure()
+        if current == self._known_uuid:
+            return
+        behind = self.index.behind_alias()
+        if behind is not None and behind != self.index.concrete:
+            current = self.rebuild(behind)
         if current == self._known_uuid:
             return
         with self.pool.connection() as conn, conn.transaction():
@@ -131,6 +129,41 @@ class Indexer:
                         reset,
                     )
         self._known_uuid = current
+
+    def rebuild(self, old: str) -> str:
+        """Copy every row into a new index of the current mappings while `old` keeps answering searches, then move
+        the alias in one request and record the new index, so the flags stay valid: a row that changed during the
+        copy has its flag false and is indexed again through the alias, now the new index."""
+        log.warning("indexer: alias %s is on %s; building %s beside it", self.index.alias, old, self.index.concrete)
+        self.index.create_concrete()
+        after = None
+        copied = 0
+        while True:
+            with self.pool.connection() as conn:
+                rows = conn.execute(
+                    f"SELECT {', '.join(FIELDS)} FROM documents "  # noqa: S608 - our names
+                    "WHERE (%(after)s::uuid IS NULL OR document_id > %(after)s::uuid) ORDER BY document_id LIMIT %(n)s",
+                    {"after": after, "n": self.batch_size},
+                ).fetchall()
+            if not rows:
+                break
+            outcome = self.index.bulk_index([to_source(r) for r in rows], into=self.index.concrete)
+            if outcome.retry:
+                raise EngineUnavailable(f"{len(outcome.retry)} documents not copied into {self.index.concrete}")
+            copied += len(outcome.indexed)
+            after = rows[-1]["document_id"]
+        self.index.client.indices.refresh(index=self.index.concrete)
+        current = self.index.swap(old)
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO engine_index (alias, index_uuid) VALUES (%s, %s) "
+                "ON CONFLICT (alias) DO UPDATE SET index_uuid = EXCLUDED.index_uuid",
+                (self.index.alias, current),
+            )
+        REINDEXES.inc()
+        log.warning("indexer: %d documents copied; alias %s now on %s", copied, self.index.alias, self.index.concrete)
+        self._known_uuid = current
+        return current
 
     def read_batch(self) -> list[dict[str, Any]]:
         now = time.monotonic()
@@ -179,74 +212,46 @@ class Indexer:
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen(), name=f"{self.service}-indexer-listen")
         try:
-            while not self._stopping:
-                try:
-                    async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as leader:
-                        if await self._lead(leader):
-                            await self._session(leader)
-                        else:
-                            await self._pause(2.0)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    self.connected = False
-                    log.exception("indexer: session failed; retrying")
-                    await self._pause(1.0)
+            await super().run()
         finally:
-            self.connected = False
             listener.cancel()
 
-    async def _lead(self, leader: psycopg.AsyncConnection[Any]) -> bool:
-        """One indexer per service writes; other replicas stand by (a session advisory lock, freed on death)."""
-        self.standby = not await try_lead(leader, f"edms-indexer-{self.service}")
-        return not self.standby
-
-    async def _session(self, leader: psycopg.AsyncConnection[Any]) -> None:
-        loop = asyncio.get_running_loop()
+    async def lead(self, leader: psycopg.AsyncConnection[Any]) -> None:
         backoff = self.retry_seconds
-        last_lock_check = loop.time()
-        while not self._stopping:
-            self._wakeup.clear()  # before the pass: a change committed during it wakes the wait below at once
+        while not self.stopping:
+            self.wakeup.clear()  # before the pass: a change committed during it wakes the wait below at once
             try:
                 result = await asyncio.to_thread(self.index_once)
-            except (ApiError, TransportError, EngineUnavailable) as exc:
-                self.connected = False
-                log.warning("indexer: Elasticsearch unavailable (%s); retrying in %.1f s", exc, backoff)
-                await self._pause(backoff)
+            except Exception as exc:
+                if not isinstance(exc, (ApiError, TransportError, EngineUnavailable)) and not is_transient(exc):
+                    raise
+                # the engine is unavailable, or PostgreSQL failed for a reason that is not the rows' (a deadlock
+                # with a consumer, a lost connection): nothing was marked, so nothing is lost; try again later
+                self.active = False
+                log.warning("indexer: pass failed (%s); retrying in %.1f s", exc, backoff)
+                await self.pause(backoff)
                 backoff = min(backoff * 2, self.max_retry_seconds)
                 continue
-            self.connected = True
+            self.active = True
             backoff = self.retry_seconds
-            if loop.time() - last_lock_check > 1.0:
-                last_lock_check = loop.time()
-                await leader.execute("SELECT 1")  # the lock lives as long as this connection
+            await self.keep(leader)
             if result.read == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), seconds)
+                await self.idle(self.idle_seconds)
 
     async def _listen(self) -> None:
         """LISTEN for changed rows (trigger documents_changed) so the indexer starts within milliseconds."""
-        while not self._stopping:
+        while not self.stopping:
             try:
                 async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
                     await conn.execute(f'LISTEN "{self.service}.documents"')
                     self.listening = True
-                    self._wakeup.set()  # a change made before LISTEN took effect is not missed
+                    self.wakeup.set()  # a change made before LISTEN took effect is not missed
                     async for _ in conn.notifies():
-                        self._wakeup.set()
+                        self.wakeup.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("indexer: LISTEN connection lost; reconnecting")
-                await self._pause(1.0)
+                await self.pause(1.0)
             finally:
                 self.listening = False
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._stopped.set()
-        self._wakeup.set()

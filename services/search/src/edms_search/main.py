@@ -16,14 +16,13 @@ from edms_search.backend import ElasticsearchSearch, PostgresSearch, SearchBacke
 from edms_search.config import SearchSettings
 from edms_search.elastic import DocumentIndex, make_client
 from edms_search.indexer import Indexer
-from edms_search.projections import DDL, HANDLERS
-from edms_search.stream import TOPICS
+from edms_search.projections import READ_MODEL
 
 
 def build_app(platform: PlatformSettings | None = None, settings: SearchSettings | None = None) -> FastAPI:
     platform = platform or PlatformSettings()
     settings = settings or SearchSettings()
-    parts = build_parts(name="search", settings=platform, ddl=DDL, topics=TOPICS, handlers=HANDLERS)
+    parts = build_parts(name="search", settings=platform, read_model=READ_MODEL)
     backend = build_backend(parts, settings)
     app = create_app(parts, [router], title="EDMS search", description="Full-text and attribute search.")
     app.state.search_backend = backend
@@ -34,7 +33,7 @@ def build_backend(parts: ServiceParts, settings: SearchSettings) -> SearchBacken
     """PostgreSQL FTS, or Elasticsearch (with its indexer as a background part) when EDMS_ELASTICSEARCH_URL is set."""
     url = parts.settings.elasticsearch_url
     if not url:
-        return PostgresSearch(parts.pool)
+        return PostgresSearch(parts.pool, parts.database)
     client = make_client(url, ca_certs=settings.elasticsearch_ca_certs, timeout=settings.elasticsearch_timeout_seconds)
     index = DocumentIndex(client, settings.elasticsearch_index)
     parts.background.append(
@@ -50,7 +49,7 @@ def build_backend(parts: ServiceParts, settings: SearchSettings) -> SearchBacken
             quarantine_seconds=settings.index_quarantine_seconds,
         )
     )
-    return ElasticsearchSearch(index)
+    return ElasticsearchSearch(index, parts.pool)
 
 
 def run() -> None:

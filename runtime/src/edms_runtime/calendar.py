@@ -2,7 +2,12 @@
 
 Source: the production calendar set each year by a Decree of the Government of the Russian Federation on moving
 days off (e.g. No. 1335 of 04.10.2024 for 2025); the `holidays` package carries these transfers, including
-Saturdays made working days. Regional days off and per-year corrections are added on top as data.
+Saturdays made working days. Regional days off and per-year corrections are added on top as data (DOMAIN.md
+"Deadlines": the calendar is data, per year, editable): an administrator's correction of a year
+(`CalendarYear`, edms_control.domain) lists the days it makes off and the days it makes working.
+
+One calendar for every service: control counts deadlines on it and owns the corrections, publishing each as
+`CalendarCorrected`; routing counts its stage norms on it, with the corrections it learns from those events.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ class ProductionCalendar:
             return True
         if day in self.extra_days_off:
             return False
+        return self.is_federal_working_day(day)
+
+    def is_federal_working_day(self, day: date) -> bool:
+        """By the federal production calendar alone (no regional corrections)."""
         return bool(self._country(day.year).is_working_day(day))
 
     def preceding_working_day(self, day: date) -> date:
@@ -47,5 +56,19 @@ class ProductionCalendar:
                 remaining -= 1
         return day
 
+    def working_days_between(self, start: date, end: date) -> int:
+        """Working days after `start` up to and including `end` (0 when `end` is not after `start`)."""
+        count, day = 0, start
+        while day < end:
+            day += timedelta(days=1)
+            count += self.is_working_day(day)
+        return count
+
     def with_days_off(self, days: Iterable[date]) -> ProductionCalendar:
         return ProductionCalendar(self.extra_days_off | set(days), set(self.extra_working_days))
+
+    def with_corrections(self, year: int, days_off: Iterable[date], working_days: Iterable[date]) -> ProductionCalendar:
+        """This calendar with `year`'s corrections replaced by these (the other years' kept)."""
+        keep_off = {d for d in self.extra_days_off if d.year != year}
+        keep_working = {d for d in self.extra_working_days if d.year != year}
+        return ProductionCalendar(keep_off | set(days_off), keep_working | set(working_days), self._years)

@@ -1,0 +1,149 @@
+"""Control's read model against the real PostgreSQL: runs of events folded at once (`apply_run`, used by the live
+consumer and `edms replay`) leave exactly the tables the events' own handlers leave one at a time, whatever the
+runs' cuts, duplicates included (shared/ARCHITECTURE.md "Replay": a rebuild gives the same read model, byte for byte).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from edms_contracts import ControlCardOpened
+from edms_contracts.control import (
+    ControlAssignmentOpened,
+    ControlCardClosed,
+    ControlCardReported,
+    ControlCardReturned,
+    ControlDeadlineMoved,
+    ControlOverdue,
+    Recipient,
+)
+from edms_contracts.directory import PersonRegistered
+from edms_contracts.routing import StageCompleted, StageStarted
+from edms_contracts.topics import CONTROL_CARD, REGISTRY_DIRECTORY, ROUTING_ROUTE
+from edms_control.projections import READ_MODEL
+from edms_runtime.consumer import TRACKING_DDL, Applier, Track, read_track
+from edms_runtime.db import ensure_schema, make_pool
+from edms_runtime.deadletters import DEAD_LETTERS_DDL
+from runtime.tests.records import Record, delivered_again, published
+
+ORG = "demo-region"
+
+
+def _life(rng: random.Random) -> list[Record]:
+    """One document with an assignment, in the order control publishes them (one card's events in order)."""
+    document, assignment, doc_card, card, route = (uuid.uuid4() for _ in range(5))
+    reg = date(2026, 1, 1) + timedelta(days=rng.randrange(300))
+    deadline = reg + timedelta(days=10)
+    out = [
+        published(ControlCardOpened(card_id=doc_card, document_id=document, reg_number="01/1", deadline=deadline,
+                                    rule="default", reg_date=reg, org=ORG, unit="u1"), doc_card, CONTROL_CARD, 1),
+        published(ControlAssignmentOpened(card_id=card, document_id=document, assignment_id=assignment,
+                                          reg_number="01/1", org=ORG, deadline=deadline, executor="ivanov",
+                                          controller="ctl", author="boss", unit="u2", opened_on=reg),
+                  card, CONTROL_CARD, 1),
+        published(ControlCardReported(card_id=card, document_id=document, assignment_id=assignment, by="ivanov",
+                                      on=reg + timedelta(days=3)), card, CONTROL_CARD, 2),
+        published(ControlCardReturned(card_id=card, document_id=document, assignment_id=assignment, by="ctl",
+                                      reason="нет", on=reg + timedelta(days=4)), card, CONTROL_CARD, 3),
+        published(ControlDeadlineMoved(card_id=card, document_id=document, assignment_id=assignment,
+                                       cause="extension", previous_deadline=deadline,
+                                       deadline=deadline + timedelta(days=5), counts=rng.random() < 0.5,
+                                       reason="продление", on=reg + timedelta(days=5)), card, CONTROL_CARD, 4),
+        published(ControlOverdue(card_id=card, document_id=document, assignment_id=assignment, deadline=deadline,
+                                 on=deadline + timedelta(days=1), executor="ivanov",
+                                 recipients=[Recipient(login="boss", role="head")]), card, CONTROL_CARD, 5),
+        published(ControlCardClosed(card_id=card, document_id=document, assignment_id=assignment,
+                                    done_on=reg + timedelta(days=rng.randrange(20)), deadline=deadline, late=True,
+                                    by="ctl"), card, CONTROL_CARD, 6),
+        published(StageCompleted(document_id=document, org=ORG, route_id=route, stage="approval",
+                                  outcome="approved"), route, ROUTING_ROUTE, 1),
+        published(StageStarted(document_id=document, org=ORG, route_id=route, stage="approval",
+                               participants=["boss"]), route, ROUTING_ROUTE, 2),
+        published(StageCompleted(document_id=document, org=ORG, route_id=route, stage="approval",
+                                 outcome="approved"), route, ROUTING_ROUTE, 3),
+    ]  # fmt: skip
+    if rng.random() < 0.3:  # an event for a card control never opened: nothing to change
+        stray = ControlCardClosed(
+            card_id=uuid.uuid4(), document_id=document, done_on=reg, deadline=reg, late=False, by="x"
+        )
+        out.append(published(stray, stray.card_id, CONTROL_CARD, 2))
+    return out
+
+
+def _stream(seed: int) -> list[Record]:
+    """Several documents' events interleaved (each card's own order kept), with redeliveries and a directory
+    event between them (a handler that is not folded: the run before it is applied first)."""
+    rng = random.Random(seed)
+    lives = [_life(rng) for _ in range(30)]
+    out: list[Record] = []
+    while any(lives):
+        life = rng.choice([life for life in lives if life])
+        out.append(life.pop(0))
+        if rng.random() < 0.05:
+            out.append(delivered_again(out[-1]))
+        if rng.random() < 0.03:
+            person = uuid.uuid4()
+            joined = PersonRegistered(org=ORG, by="admin", person_id=person, login=f"p{len(out)}", full_name="Пётр")
+            out.append(published(joined, person, REGISTRY_DIRECTORY))
+    return out
+
+
+def _dump(url: str, schema: str) -> dict[str, list[Any]]:
+    with psycopg.connect(url) as conn:
+        return {
+            table: conn.execute(
+                sql.SQL("SELECT row_to_json(t)::text AS r FROM {} t ORDER BY 1").format(sql.Identifier(schema, table))
+            ).fetchall()
+            for table in READ_MODEL.tables
+        }
+
+
+def _apply(url: str, schema: str, track: Track, records: list[Record], cut: int) -> dict[str, list[Any]]:
+    ensure_schema(url, schema, TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
+    pool = make_pool(url, schema, max_size=2)
+    try:
+        applier = Applier(service="control", pool=pool, tracks=[track], pipelined=True)
+        for i in range(0, len(records), cut):
+            assert applier.apply_batch(records[i : i + cut]).dead == []
+    finally:
+        pool.close()
+    return _dump(url, schema)
+
+
+@pytest.mark.parametrize(("seed", "cut"), [(1, 7), (2, 50), (3, 1000)])
+def test_runs_folded_leave_the_tables_the_handlers_leave(fresh_database_url: str, seed: int, cut: int) -> None:
+    records = _stream(seed)
+    one_by_one = _apply(fresh_database_url, "single", Track(read_track("control"), READ_MODEL.handlers), records, 1)
+    folded = _apply(fresh_database_url, "folded", READ_MODEL.track(read_track("control")), records, cut)
+    assert len(one_by_one["cards"]) == 60
+    assert len(one_by_one["card_states"]) > 60
+    assert one_by_one == folded
+
+
+def test_a_replay_fetch_with_events_applied_in_an_earlier_fetch_applies_only_the_new_ones(
+    fresh_database_url: str,
+) -> None:
+    """The replay's applier writes tracking by COPY; a fetch that meets events it applied before (republished after
+    a broker change) fails that COPY in its savepoint and asks which are new: each applied once."""
+    records = [record for _ in range(3) for record in _life(random.Random(4))]
+    ensure_schema(fresh_database_url, "again", TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
+    pool = make_pool(fresh_database_url, "again", max_size=2)
+    try:
+        applier = Applier(service="control", pool=pool, tracks=[READ_MODEL.track(read_track("control"))],
+                          pipelined=True)  # fmt: skip
+        first = applier.apply_batch(records[:10])
+        second = applier.apply_batch([delivered_again(r) for r in records[:10]] + records[10:])
+        with pool.connection() as conn:
+            tracked = conn.execute("SELECT count(*) AS n FROM tracking").fetchone()
+    finally:
+        pool.close()
+    assert (first.applied, first.duplicates) == (10, 0)
+    assert (second.applied, second.duplicates) == (len(records) - 10, 10)
+    assert tracked == {"n": len(records)}
