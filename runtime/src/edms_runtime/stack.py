@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,10 +33,42 @@ PG_SYSTEM_USER = "embedded_postgres"
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 
+#: Ports this process has handed out: never handed out twice, so two parts of a stack cannot get the same one.
+_GIVEN_PORTS: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    """The first port the kernel picks for outgoing connections (net.ipv4.ip_local_port_range)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, for a part that will bind it a moment later.
+
+    Picked below the kernel's ephemeral range: a port from `bind(0)` lies inside it, where any outgoing connection
+    (to PostgreSQL, to the broker) may take it before the part binds it — a service then exits "address already
+    in use" (uvicorn's code 3), which happened in CI. Never the same port twice in one process."""
+    low, high = 20000, min(_ephemeral_start(), 65536) - 1
+    if high - low < 1000:  # an unusual range: take the kernel's pick
+        low = high = 0
+    for _ in range(1000):
+        port = random.randint(low, high)
+        if port in _GIVEN_PORTS:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = int(s.getsockname()[1])
+        if port in _GIVEN_PORTS:
+            continue
+        _GIVEN_PORTS.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}–{high}")
 
 
 def _wait_port(port: int, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:

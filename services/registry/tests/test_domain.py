@@ -444,3 +444,16 @@ def test_journal_events_stay_inside_the_registry() -> None:
     journal = _journal()
     _register(journal)
     assert [to_contract(e) for e in journal.collect_events()] == [None, None]
+
+
+# -- who a card names --------------------------------------------------------------------------------------------------
+def test_a_card_names_its_clerk_and_people_as_the_shared_read_rule_does_decree_1233() -> None:
+    """Those a ДСП document is for (Decree No. 1233 of 03.11.1994) include the clerk who registered it and the
+    people on its card: the registry answers them from the card itself, before the rule's facts catch up."""
+    document = _register(_journal(DocumentKind.GOVERNOR_ASSIGNMENT), _card(DocumentKind.GOVERNOR_ASSIGNMENT))
+    assert document.named_logins() == {"clerk1", "petrov"}
+
+    draft = _draft(DocumentKind.OUTGOING_LETTER)
+    assert draft.named_logins() == {"executor1", "Министерство финансов РФ", "petrov"}
+    _sign(draft)
+    assert "head1" in draft.named_logins()

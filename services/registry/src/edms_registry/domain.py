@@ -309,6 +309,13 @@ def event_cause(event_id: uuid.UUID) -> str:
     return f"event/{event_id}"
 
 
+def _named_logins(*people: str | dict[str, Any] | None) -> frozenset[str]:
+    """The logins a card itself names: those the shared read rule counts as the document's people
+    (edms_runtime.access.on_registered, on_drafted) — the card knows them before the facts derived from its events."""
+    logins = (person.get("login") if isinstance(person, dict) else person for person in people)
+    return frozenset(login for login in logins if login)
+
+
 @dataclass
 class _Links:
     """Links kept on a card, both ways: what it points at and what points at it."""
@@ -450,6 +457,10 @@ class Document(Aggregate):
     def revoke_access(self, org: str, grantee: str, grantee_org: str, by: str, reason: str | None = None) -> None:
         self.grants.pop(grant_key(grantee, grantee_org), None)
 
+    def named_logins(self) -> frozenset[str]:
+        """Who the card names: the clerk who registered it, its addressee, executor and signer."""
+        return _named_logins(self.registered_by, self.addressee, self.executor, self.signer)
+
 
 class Draft(Aggregate):
     """A draft (проект) of a document made inside: versions kept; numbered when routing reports it signed."""
@@ -588,6 +599,10 @@ class Draft(Aggregate):
     @event("AccessRevoked")
     def revoke_access(self, org: str, grantee: str, grantee_org: str, by: str, reason: str | None = None) -> None:
         self.grants.pop(grant_key(grantee, grantee_org), None)
+
+    def named_logins(self) -> frozenset[str]:
+        """Who the draft names: its author, the clerk who numbered it, its addressee, executor and signer."""
+        return _named_logins(self.created_by, self.registered_by, self.addressee, self.executor, self.signer)
 
 
 #: Either kind of card a service may show.
