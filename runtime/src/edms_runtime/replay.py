@@ -154,6 +154,7 @@ class Replay:
                 f"{len(partitions)} partitions of {', '.join(t.name for t in self.topics)}"
             )
             last_report = time.monotonic()
+            analyzed = False
             while True:
                 read = await self._read(consumer, applier)
                 now = time.monotonic()
@@ -165,6 +166,9 @@ class Replay:
                         f"{self.service}: {self.summary.applied} events applied ({self.summary.rate:.0f}/s), "
                         f"{behind} behind the live consumer"
                     )
+                    if behind == 0 and not analyzed:
+                        await asyncio.to_thread(self._analyze)
+                        analyzed = True
                     if behind == 0 and await self._try_swap(consumer, applier, cluster):
                         break
         finally:
@@ -257,6 +261,15 @@ class Replay:
             sql.SQL("INSERT INTO {}.tracking SELECT * FROM {}.tracking WHERE consumer = %s").format(live, shadow),
             (self.track,),
         )
+
+    def _analyze(self) -> None:
+        """Statistics for the rebuilt tables before they are swapped in (outside the swap's lock): PostgreSQL has
+        none for a table it has never analyzed, and the first queries after the swap would be planned blind until
+        autovacuum got to it (control's discipline report at 1M events: p50 155 ms before, 66 ms after;
+        bench/control.py)."""
+        with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
+            for table in self.model.tables:
+                conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(self.shadow), sql.Identifier(table)))
 
     # -- shadow schema and lost history ----------------------------------------------------------------------------
     def _prepare_shadow(self) -> None:
