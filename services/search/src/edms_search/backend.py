@@ -176,6 +176,11 @@ _STATUS = (
     "WHEN on_control THEN 'on_control' END"
 )
 _COLUMNS = "document_id, reg_number, reg_date, title, kind, due, case_index, route_stage, unit, access"
+_COLUMNS_OF_D = ", ".join(f"d.{column}" for column in _COLUMNS.split(", "))
+_STATUS_OF_D = (
+    "CASE WHEN d.done THEN 'done' WHEN d.on_control AND d.due < %(today)s THEN 'overdue' "
+    "WHEN d.on_control THEN 'on_control' END"
+)
 _HEADLINE = f"StartSel={_START}, StopSel={_STOP}, FragmentDelimiter={_CUT}"
 
 
@@ -379,17 +384,24 @@ class PostgresSearch:
         # the window: every match when there are at most rank_window (or the edge has no date), else the newer side
         window = "CASE WHEN NOT edged OR e_d IS NULL OR (reg_date, document_id) >= (e_d, e_id) THEN 1 ELSE 0 END"
         rank = (
-            "(CASE WHEN w = 1 THEN (SELECT ts_rank(r.tsv, %(tsq)s::tsquery) FROM documents r WHERE r.ctid = m.ctid) "
+            "(CASE WHEN w = 1 THEN (SELECT ts_rank(r.tsv, %(tsq)s::tsquery) FROM documents r WHERE r.ctid = m.c) "
             "ELSE 0 END + "
             "CASE WHEN reg_number = %(q)s OR correspondent_number = %(q)s THEN 10 ELSE 0 END)::float8"
         )
-        rows = conn.execute(
-            f"SELECT * FROM (SELECT {_COLUMNS}, number_key, {_STATUS} AS status, w, {rank} AS rank, n, e_d, e_id "  # noqa: S608
-            f"FROM (SELECT *, {window} AS w FROM (SELECT {_COLUMNS}, number_key, ctid, correspondent_number, "
-            f"done, on_control, count(*) OVER () AS n, {edge} FROM documents WHERE {condition} "
+        # Each match carries only what the window and the order need (its date, id, numbers and ctid); the page's
+        # rows get their other columns by ctid at the end, so the sort over every match stays narrow.
+        page = (
+            f"SELECT * FROM (SELECT c, reg_date, document_id, w, {rank} AS rank, n, e_d, e_id "  # noqa: S608
+            f"FROM (SELECT *, {window} AS w FROM (SELECT ctid AS c, reg_date, document_id, reg_number, "
+            f"correspondent_number, count(*) OVER () AS n, {edge} FROM documents WHERE {condition} "
             "WINDOW o AS (ORDER BY reg_date DESC, document_id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND "
             "UNBOUNDED FOLLOWING)) a) m) s "
-            f"{after} ORDER BY w DESC, rank DESC, reg_date DESC, document_id DESC LIMIT %(limit)s",
+            f"{after} ORDER BY w DESC, rank DESC, reg_date DESC, document_id DESC LIMIT %(limit)s"
+        )
+        rows = conn.execute(
+            f"SELECT {_COLUMNS_OF_D}, d.number_key, {_STATUS_OF_D} AS status, p.w, p.rank, p.n, p.e_d, p.e_id "  # noqa: S608
+            f"FROM ({page}) p JOIN documents d ON d.ctid = p.c "
+            "ORDER BY p.w DESC, p.rank DESC, p.reg_date DESC, p.document_id DESC",
             params,
         ).fetchall()
         rows = [dict(r) for r in rows]
