@@ -16,7 +16,8 @@
    Russian stemming analyzer, and PostgreSQL holds the same cards in a schema of their own, so that the two are
    compared on the same documents; the ES-API backend (osmem-server, in memory) bulk-indexes the first `--es-docs`
    through the service's DocumentIndex (explicit mappings, Russian analyzer).
-4. Query classes, each restricted to one organization as the access rule does (cycling over the organizations):
+4. Query classes, each restricted to one organization as the access rule does (cycling over the organizations),
+   on PostgreSQL twice over (the second pass finds the pages in PostgreSQL's own cache):
    rare word, medium word, common word (in more than 5% of all cards: > 50k at 1M), two words, phrase, prefix,
    common word with kind and date filters, a faceted query (kind, unit, status, year), and the common word with
    an exact total. Our backends are asked through their search interface (edms_search.backend: parsing aside,
@@ -516,6 +517,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, batch in queries.items():
             say(f"postgres: {name}")
             rows.setdefault(name, {})[f"PostgreSQL ({args.docs:,})"] = timings(lambda q: ours(pg, q), batch)
+        # the same queries again: their pages are in PostgreSQL's own cache now (the first pass read them from the
+        # operating system's, a cache a running system keeps warm for what its operators ask)
+        for name, batch in queries.items():
+            say(f"postgres, again: {name}")
+            rows[name][f"PostgreSQL ({args.docs:,}) again"] = timings(lambda q: ours(pg, q), batch)
 
         if args.es_docs:
             engine.start()
@@ -610,19 +616,27 @@ def main(argv: list[str] | None = None) -> int:
     ours_at_size, whoosh_at_size = f"PostgreSQL ({args.whoosh_docs:,})", f"Whoosh ({args.whoosh_docs:,})"
     lines.append("")
     lines.append(
-        f"| query class | aim at {args.docs:,}: p50 ≤ {AIM_P50_MS:.0f} / p99 ≤ {AIM_P99_MS:.0f} ms | "
-        f"faster than Whoosh at {args.whoosh_docs:,} (p50)? |"
+        f"| query class | aim at {args.docs:,}: p50 ≤ {AIM_P50_MS:.0f} / p99 ≤ {AIM_P99_MS:.0f} ms "
+        f"(first pass; again) | faster than Whoosh at {args.whoosh_docs:,} (p50)? |"
     )
     lines.append("|---|---|---|")
+
+    def aim(values: list[float] | None) -> str:
+        return (
+            "met"
+            if values and percentile(values, 50) <= AIM_P50_MS and percentile(values, 99) <= AIM_P99_MS
+            else "NOT met"
+        )
+
     for name, found in rows.items():
-        mine = found.get(f"PostgreSQL ({args.docs:,})")
-        aim = "met" if mine and percentile(mine, 50) <= AIM_P50_MS and percentile(mine, 99) <= AIM_P99_MS else "NOT met"
+        first, again = found.get(f"PostgreSQL ({args.docs:,})"), found.get(f"PostgreSQL ({args.docs:,}) again")
+        verdict = f"{aim(first)}; again: {aim(again)}"
         same, theirs = found.get(ours_at_size), found.get(whoosh_at_size)
         versus = "—"
         if same and theirs:
             ratio = percentile(theirs, 50) / percentile(same, 50)
             versus = f"{'yes' if ratio > 1 else 'NO'} ({ratio:.1f}x)"
-        lines.append(f"| {name} | {aim} | {versus} |")
+        lines.append(f"| {name} | {verdict} | {versus} |")
     lines.append("")
     lines.append("| engine | indexing rate |")
     lines.append("|---|---|")
