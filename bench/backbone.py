@@ -498,13 +498,14 @@ def _proc_cpu(pid: int) -> tuple[float, int]:
     return ticks / os.sysconf("SC_CLK_TCK"), int(fields[1])
 
 
-def _postgres_cpu(postmaster: int) -> float:
-    """The postmaster (whose reaped backends count in its cutime) plus its live backends."""
-    total = _proc_cpu(postmaster)[0]
+def _with_children(parent_pid: int) -> float:
+    """A process (whose reaped children count in its cutime) plus its live children: PostgreSQL's backends, a
+    service's worker processes (the registry's text extraction)."""
+    total = _proc_cpu(parent_pid)[0]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             seconds, parent = _proc_cpu(int(entry.name))
-            if parent == postmaster:
+            if parent == parent_pid:
                 total += seconds
     return total
 
@@ -517,13 +518,13 @@ def cpu_snapshot(stack: Stack) -> dict[str, float]:
     snapshot = {CLIENT: usage.user + usage.system}
     for name, process in stack.processes.items():
         if process.proc is not None:
-            snapshot[name] = _proc_cpu(process.proc.pid)[0]
+            snapshot[name] = _with_children(process.proc.pid)
     if stack.broker is not None and stack.broker.proc is not None:
         snapshot["tansu"] = _proc_cpu(stack.broker.proc.pid)[0]
     if stack.postgres is not None:
         with contextlib.suppress(OSError, ValueError, IndexError):
             pid_line = (stack.postgres.pgdata / "postmaster.pid").read_text().splitlines()[0]
-            snapshot["postgres"] = _postgres_cpu(int(pid_line))
+            snapshot["postgres"] = _with_children(int(pid_line))
     return snapshot
 
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: The contract's limit of one chunk (edms_contracts.AttachmentTextExtracted).
 CHUNK_CHARS = 65536
+#: Files an extracting process reads before a fresh one takes over.
+WORKER_TASKS = 1000
 
 POSITION_DDL = """
 CREATE TABLE IF NOT EXISTS extraction_position (
@@ -299,10 +301,13 @@ class ExtractionWorker(LeaderLoop):
         if self._executor is None:
             # spawn, not fork: the registry has threads (its writer, connection pools) a fork would copy mid-step
             context = multiprocessing.get_context("spawn")
+            # A new worker now and then (what a parsing library leaks goes with it), but seldom: each one starts an
+            # interpreter and imports the parsers, ≈ 10% of the registry's CPU under load when it was every 50 files
+            # (bench/registry.py with py-spy).
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 1,
                 mp_context=context,
-                max_tasks_per_child=50,
+                max_tasks_per_child=WORKER_TASKS,
                 initializer=limit_memory,
                 initargs=(self.memory_bytes,),
             )
