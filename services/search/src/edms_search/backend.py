@@ -171,16 +171,18 @@ def _logins(conn: Any, names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------------------------
-_STATUS = (
-    "CASE WHEN done THEN 'done' WHEN on_control AND due < %(today)s THEN 'overdue' "
-    "WHEN on_control THEN 'on_control' END"
-)
+def _status(table: str = "") -> str:
+    """A row's control status as SQL (done, overdue, on control), of `table`'s columns when named."""
+    t = f"{table}." if table else ""
+    return (
+        f"CASE WHEN {t}done THEN 'done' WHEN {t}on_control AND {t}due < %(today)s THEN 'overdue' "
+        f"WHEN {t}on_control THEN 'on_control' END"
+    )
+
+
+_STATUS = _status()
 _COLUMNS = "document_id, reg_number, reg_date, title, kind, due, case_index, route_stage, unit, access"
 _COLUMNS_OF_D = ", ".join(f"d.{column}" for column in _COLUMNS.split(", "))
-_STATUS_OF_D = (
-    "CASE WHEN d.done THEN 'done' WHEN d.on_control AND d.due < %(today)s THEN 'overdue' "
-    "WHEN d.on_control THEN 'on_control' END"
-)
 _HEADLINE = f"StartSel={_START}, StopSel={_STOP}, FragmentDelimiter={_CUT}"
 
 
@@ -399,7 +401,7 @@ class PostgresSearch:
             f"{after} ORDER BY w DESC, rank DESC, reg_date DESC, document_id DESC LIMIT %(limit)s"
         )
         rows = conn.execute(
-            f"SELECT {_COLUMNS_OF_D}, d.number_key, {_STATUS_OF_D} AS status, p.w, p.rank, p.n, p.e_d, p.e_id "  # noqa: S608
+            f"SELECT {_COLUMNS_OF_D}, d.number_key, {_status('d')} AS status, p.w, p.rank, p.n, p.e_d, p.e_id "  # noqa: S608
             f"FROM ({page}) p JOIN documents d ON d.ctid = p.c "
             "ORDER BY p.w DESC, p.rank DESC, p.reg_date DESC, p.document_id DESC",
             params,
