@@ -11,7 +11,9 @@
 2. PostgreSQL: the rows are COPYed into the search service's own `documents` table (its DDL: the weighted
    tsvector generated column, GIN and b-tree indexes in place, as a live system has them), on the embedded
    PostgreSQL 18 as `make run` starts it (server defaults but for shared_buffers: a quarter of the memory, at most
-   2 GB; edms_runtime.stack.shared_buffers_mb); the rate is rows/s including every index. Then VACUUM ANALYZE.
+   8 GB; edms_runtime.stack.shared_buffers_mb); the rate is rows/s including every index. Then VACUUM ANALYZE, and
+   the table and its indexes read into PostgreSQL's page cache as the search service does when it starts and
+   `edms replay search` before its swap (edms_runtime.db.prewarm; skipped, and said, when they do not fit).
 3. Whoosh (whoosh-reloaded, what Mayan EDMS and Paperless-ngx use) indexes the first `--whoosh-docs` cards with its
    Russian stemming analyzer, and PostgreSQL holds the same cards in a schema of their own, so that the two are
    compared on the same documents; the ES-API backend (osmem-server, in memory) bulk-indexes the first `--es-docs`
@@ -459,6 +461,16 @@ def cell(values: list[float] | None) -> str:
 
 
 # -- the run -----------------------------------------------------------------------------------------------------------
+def warm_up(url: str, schema: str) -> None:
+    """The cards' table and indexes into PostgreSQL's page cache, as the service and the replay do (`db.prewarm`)."""
+    from edms_runtime.db import prewarm
+    from edms_search.projections import READ_MODEL
+
+    started = time.perf_counter()
+    outcome = prewarm(url, schema, READ_MODEL.warm)
+    say(f"postgres ({schema}): {outcome} in {time.perf_counter() - started:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--docs", type=int, default=1_000_000)
@@ -512,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         with pool.connection() as conn:
             conn.autocommit = True
             conn.execute("VACUUM ANALYZE documents")
+        warm_up(url, "search")
         queries = query_classes(corpus, args.docs, args.queries, args.seed)
         pg = PostgresSearch(pool)
         for name, batch in queries.items():
@@ -578,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             with peer_pool.connection() as conn:
                 conn.autocommit = True
                 conn.execute("VACUUM ANALYZE documents")
+            warm_up(url, "search_peer")
             peer = PostgresSearch(peer_pool)
             for name, batch in queries.items():
                 say(f"postgres ({args.whoosh_docs}): {name}")

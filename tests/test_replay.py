@@ -83,6 +83,8 @@ def test_edms_replay_rebuilds_the_search_read_model_identically_while_search_ans
     # analyzed, at 1M events in bench/control.py)
     assert _analyzed(stack, "search.documents")
     text = output.getvalue()
+    # and read into the page cache before the swap: "prewarmed 6 relations, …" (the table and its five indexes)
+    assert "search: prewarmed" in text, text
     assert "events applied" in text
     assert "swapped in" in text
     assert clerk.get("search", "/search", q="благоустройства").json()["total"] == 1

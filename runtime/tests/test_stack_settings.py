@@ -22,11 +22,12 @@ def test_ports_are_never_handed_out_twice_and_stay_out_of_the_ephemeral_range() 
 
 def test_the_embedded_postgres_page_cache_is_a_quarter_of_memory_within_bounds() -> None:
     """The usual first tuning of a PostgreSQL server (shared_buffers ≈ 25% of RAM), kept between the server's
-    default and 2 GB."""
+    default and 8 GB."""
     from edms_runtime.stack import shared_buffers_mb
 
     gib = 1024**3
-    assert shared_buffers_mb(24 * gib) == 2048
+    assert shared_buffers_mb(24 * gib) == 6144
+    assert shared_buffers_mb(64 * gib) == 8192
     assert shared_buffers_mb(4 * gib) == 1024
     assert shared_buffers_mb(256 * 1024**2) == 128
     assert shared_buffers_mb(0) == 128

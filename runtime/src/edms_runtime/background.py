@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from edms_runtime.db import try_lead
+from edms_runtime.db import prewarm, try_lead
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +103,30 @@ class LeaderLoop:
         self._stopping = True
         self._stopped.set()
         self.wakeup.set()
+
+
+class Prewarm:
+    """Once at start: the read model's busiest tables into PostgreSQL's page cache (`db.prewarm`), off the event
+    loop. A cache that stays cold is slower, not broken: the part is always healthy and a failure is only logged."""
+
+    name = "prewarm"
+
+    def __init__(self, *, database_url: str, schema: str, tables: tuple[str, ...]) -> None:
+        self.database_url = database_url
+        self.schema = schema
+        self.tables = tables
+        #: What the warm-up did (or why not), once it has run.
+        self.outcome: str | None = None
+
+    async def run(self) -> None:
+        try:
+            self.outcome = await asyncio.to_thread(prewarm, self.database_url, self.schema, self.tables)
+        except psycopg.Error as exc:
+            self.outcome = f"not prewarmed: {type(exc).__name__}: {exc}"
+        log.info("%s: %s", self.schema, self.outcome)
+
+    def stop(self) -> None:
+        pass
+
+    def healthy(self) -> bool:
+        return True

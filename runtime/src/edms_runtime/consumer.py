@@ -102,6 +102,9 @@ class ReadModel:
     #: stay: they name the topics, and a test can hold the two to the same result).
     batch: BatchHandler | None = None
     batch_types: tuple[type[Event], ...] = ()
+    #: Tables (with their indexes) read into PostgreSQL's page cache when the service starts and before a replay
+    #: swaps them in (`db.prewarm`): those every query reads many pages of, such as search's documents.
+    warm: tuple[str, ...] = ()
 
     def track(self, name: str) -> Track:
         return Track(name, self.handlers, self.batch, frozenset(t.event_type() for t in self.batch_types))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -101,3 +102,49 @@ async def try_lead(connection: psycopg.AsyncConnection[Any], role: str) -> bool:
     cursor = await connection.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (role,))
     row = await cursor.fetchone()
     return bool(row and row[0])
+
+
+#: Share of PostgreSQL's own page cache (`shared_buffers`) that `prewarm` may fill.
+PREWARM_SHARE = 0.5
+
+
+def prewarm(database_url: str, schema: str, tables: Sequence[str], share: float = PREWARM_SHARE) -> str:
+    """Read `tables` of `schema` and their indexes into PostgreSQL's own page cache (`pg_prewarm`), when together they
+    take at most `share` of it; answers what was done (or why not), for the log.
+
+    A table that was just loaded in bulk or rebuilt by a replay (or a server just restarted) has none of its pages in
+    `shared_buffers`: a bulk write passes through a small ring of buffers, not the cache. The first queries then read
+    every page they need through the operating system — at a million search cards a common word's few thousand pages,
+    20–35 ms instead of ≈ 15 (bench/search.py). Without the extension (a managed server may not offer it) or without
+    the room, nothing is read and the answer says so."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        try:
+            with contextlib.suppress(psycopg.errors.UniqueViolation):  # two replicas creating it at once
+                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm SCHEMA public")
+        except psycopg.Error as exc:
+            return f"not prewarmed: pg_prewarm is not available ({type(exc).__name__}: {exc})".strip()
+        relations = conn.execute(
+            "SELECT c.oid::regclass::text, pg_relation_size(c.oid) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s "
+            "AND (c.relname = ANY(%(tables)s) OR c.oid IN (SELECT i.indexrelid FROM pg_index i "
+            "JOIN pg_class t ON t.oid = i.indrelid WHERE t.relnamespace = n.oid AND t.relname = ANY(%(tables)s))) "
+            "ORDER BY c.relkind DESC, c.relname",
+            {"schema": schema, "tables": list(tables)},
+        ).fetchall()
+        row = conn.execute(
+            "SELECT setting::bigint * current_setting('block_size')::bigint FROM pg_settings "
+            "WHERE name = 'shared_buffers'"
+        ).fetchone()
+        cache = int(row[0]) if row else 0
+        size = sum(int(r[1]) for r in relations)
+        mib = 1024 * 1024
+        if size > cache * share:
+            return (
+                f"not prewarmed: {len(relations)} relations of {size // mib} MB take more than {share:.0%} of "
+                f"shared_buffers ({cache // mib} MB)"
+            )
+        blocks = 0
+        for name, _ in relations:
+            read = conn.execute("SELECT public.pg_prewarm(%s::regclass)", (name,)).fetchone()
+            blocks += int(read[0]) if read else 0
+        return f"prewarmed {len(relations)} relations, {blocks} blocks ({size // mib} MB of {cache // mib} MB)"

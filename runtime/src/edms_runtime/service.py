@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from edms_runtime.access import ACCESS_DDL, AccessFacts
 from edms_runtime.access import HANDLERS as ACCESS_HANDLERS
 from edms_runtime.audit import AUDIT_DDL, AuditLog
+from edms_runtime.background import Prewarm
 from edms_runtime.consumer import TRACKING_DDL, Handlers, ReadModel, TrackingConsumer
 from edms_runtime.db import ensure_schema, make_pool
 from edms_runtime.deadletters import DEAD_LETTERS_DDL
@@ -65,6 +66,8 @@ def build_parts(
             access=ACCESS_HANDLERS,
         )
     )
+    if read_model is not None and read_model.warm:
+        parts.background.append(Prewarm(database_url=settings.database_url, schema=name, tables=read_model.warm))
     return parts
 
 

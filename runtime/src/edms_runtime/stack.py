@@ -128,15 +128,16 @@ class DataDirLock:
 # -- PostgreSQL ----------------------------------------------------------------------------------------------------
 def shared_buffers_mb(memory_bytes: int | None = None) -> int:
     """PostgreSQL's page cache for the embedded server: a quarter of the machine's memory (the usual first tuning of
-    any PostgreSQL), at least the server's default 128 MB and at most 2 GB. At the default 128 MB a search at a
+    any PostgreSQL), at least the server's default 128 MB and at most 8 GB. At the default 128 MB a search at a
     million documents read most pages through the operating system's cache (bench/search.py: a common word's p50
-    22 ms at 128 MB, 14 ms at 2 GB)."""
+    22 ms at 128 MB, 14 ms at 2 GB); at 2 GB the million's table and words' index (≈ 3.5 GB) did not fit, so a
+    second pass over a hundred common words was no faster than the first. The memory is taken as pages are used."""
     if memory_bytes is None:
         try:
             memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError):
             memory_bytes = 0
-    return max(128, min(2048, memory_bytes // 4 // (1024 * 1024)))
+    return max(128, min(8192, memory_bytes // 4 // (1024 * 1024)))
 
 
 @dataclass

@@ -465,6 +465,8 @@ READ_MODEL = ReadModel(
     ddl=DDL,
     tables=("documents", "participants", "resolutions", "assignments", "file_texts", "people"),
     functions=("documents_changed()",),
+    # every search reads the pages of its matches from this table and its words' index
+    warm=("documents",),
     handlers={
         DocumentRegistered: on_registered,
         DocumentDrafted: on_drafted,
