@@ -359,7 +359,8 @@ def test_replay_rebuilds_reports_byte_for_byte(
     before = [_report(clerk, **ask).content for ask in asks]
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        assert edms(["--data-dir", str(stack.data_dir), "replay", "control"]) == 0, output.getvalue()
+        assert edms(["--data-dir", str(stack.data_dir), "replay", "control", "--lanes", "2"]) == 0, output.getvalue()
+    assert "applying in 2 processes at once" in output.getvalue()  # control's partitions in two lanes
     assert "swapped in" in output.getvalue()
     assert "/s" in output.getvalue()  # events per second
     assert [_report(clerk, **ask).content for ask in asks] == before

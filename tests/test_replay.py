@@ -111,3 +111,8 @@ def _complete(stack: Stack, n: int) -> list[tuple[str]] | None:
         and '"reg_number":null' not in r[0]
     ]
     return rows if len(complete) == n == len(rows) else None
+
+
+def test_edms_replay_refuses_fewer_than_one_lane(capsys: pytest.CaptureFixture[str]) -> None:
+    assert edms(["replay", "control", "--lanes", "0"]) == 2
+    assert "--lanes: at least 1" in capsys.readouterr().err

@@ -168,7 +168,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except NoReadModel as exc:
         print(exc, file=sys.stderr)
         return 2
-    asyncio.run(Replay(args.service, _settings(args), model, swap_wait_seconds=args.swap_wait).run())
+    if args.lanes < 1:
+        print("--lanes: at least 1", file=sys.stderr)
+        return 2
+    replay = Replay(args.service, _settings(args), model, swap_wait_seconds=args.swap_wait, lanes=args.lanes)
+    asyncio.run(replay.run())
     return 0
 
 
@@ -281,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     replay = sub.add_parser("replay", help="rebuild a service's read model beside the live one and swap it in")
     replay.add_argument("service", choices=sorted(SERVICES))
     replay.add_argument("--swap-wait", type=float, default=30.0, help="seconds live consumers may be held for the swap")
+    replay.add_argument(
+        "--lanes",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes applying partitions at once, for a read model that allows it (control); default: the cores, "
+        "at most 4",
+    )
     replay.set_defaults(func=cmd_replay)
 
     dlq = sub.add_parser("dlq", help="dead letters").add_subparsers(dest="action", required=True)

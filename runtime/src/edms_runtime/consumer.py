@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Annotated, Any, Literal, TypeAlias, cast
+from typing import Annotated, Any, Literal, Protocol, TypeAlias, cast
 
 import psycopg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -105,6 +105,9 @@ class ReadModel:
     #: Tables (with their indexes) read into PostgreSQL's page cache when the service starts and before a replay
     #: swaps them in (`db.prewarm`): those every query reads many pages of, such as search's documents.
     warm: tuple[str, ...] = ()
+    #: Each row is written by the events of one partition only (one aggregate's, keyed by it): a replay may then
+    #: apply the partitions of a fetch in several processes at once (`edms_runtime.lanes`).
+    partitioned: bool = False
 
     def track(self, name: str) -> Track:
         return Track(name, self.handlers, self.batch, frozenset(t.event_type() for t in self.batch_types))
@@ -158,6 +161,12 @@ class BatchResult:
         self.duplicates += other.duplicates
         self.ignored += other.ignored
         self.dead.extend(other.dead)
+
+
+class BatchApplier(Protocol):
+    """What applies a fetch: an `Applier`, or a replay's `lanes.Lanes` of them."""
+
+    def apply_batch(self, records: Sequence[Record]) -> BatchResult: ...
 
 
 class EventRejected(Exception):

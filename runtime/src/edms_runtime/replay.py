@@ -35,6 +35,7 @@ from psycopg import sql
 from edms_runtime.consumer import (
     TRACKING_DDL,
     Applier,
+    BatchApplier,
     ReadModel,
     Record,
     read_track,
@@ -45,6 +46,7 @@ from edms_runtime.db import ensure_schema, make_pool, prewarm
 from edms_runtime.deadletters import DEAD_LETTERS_DDL
 from edms_runtime.faults import Transient
 from edms_runtime.kafka import cluster_id, ensure_topics
+from edms_runtime.lanes import Lanes
 from edms_runtime.settings import PlatformSettings
 
 #: Entry-point group under which each service names its read model (its pyproject.toml).
@@ -116,6 +118,7 @@ class Replay:
         say: Callable[[str], None] = print,
         batch: int = 5000,
         swap_wait_seconds: float = 30.0,
+        lanes: int = 1,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -123,6 +126,8 @@ class Replay:
         self.say = say
         self.batch = batch
         self.swap_wait_seconds = swap_wait_seconds
+        #: Processes applying each fetch's partitions at once; only for a partitioned read model (1 otherwise).
+        self.lanes = lanes if model.partitioned else 1
         self.shadow = f"{service}_replay"
         self.track = read_track(service)
         self.topics = topics_of(model.handlers)
@@ -137,7 +142,13 @@ class Replay:
         started = time.monotonic()
         self._prepare_shadow()
         pool = make_pool(self.settings.database_url, self.shadow, max_size=2)
-        applier = Applier(service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True)
+        applier: BatchApplier
+        if self.lanes > 1:
+            applier = Lanes(self.service, self.settings.database_url, self.shadow, self.lanes)
+            applier.start()
+            self.say(f"{self.service}: applying in {self.lanes} processes at once (by partition)")
+        else:
+            applier = Applier(service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True)
         await ensure_topics(self.settings)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
@@ -174,6 +185,8 @@ class Replay:
         finally:
             await consumer.stop()
             pool.close()
+            if isinstance(applier, Lanes):
+                applier.close()
         self.summary.seconds = time.monotonic() - started
         self.summary.swapped = True
         self._drop_shadow()
@@ -184,14 +197,14 @@ class Replay:
         return self.summary
 
     # -- reading ------------------------------------------------------------------------------------------------------
-    async def _read(self, consumer: AIOKafkaConsumer, applier: Applier) -> int:
+    async def _read(self, consumer: AIOKafkaConsumer, applier: BatchApplier) -> int:
         batches = await consumer.getmany(timeout_ms=300, max_records=self.batch)
         records: list[Record] = [record for partition in batches.values() for record in partition]
         if records:
             await asyncio.to_thread(self._apply, applier, records)
         return len(records)
 
-    def _apply(self, applier: Applier, records: list[Record]) -> None:
+    def _apply(self, applier: BatchApplier, records: list[Record]) -> None:
         delay = 0.1
         while True:
             try:
@@ -226,7 +239,7 @@ class Replay:
     def _lag(self, live: Positions) -> int:
         return sum(max(0, end - self.read.get(key, 0)) for key, end in live.items())
 
-    async def _try_swap(self, consumer: AIOKafkaConsumer, applier: Applier, cluster: str) -> bool:
+    async def _try_swap(self, consumer: AIOKafkaConsumer, applier: BatchApplier, cluster: str) -> bool:
         """Keep the live consumers out, read what they applied meanwhile, and move the rebuilt tables in."""
         async with await psycopg.AsyncConnection.connect(self.settings.database_url) as conn:
             await conn.execute("SET lock_timeout = '10s'")

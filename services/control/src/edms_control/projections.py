@@ -419,6 +419,10 @@ READ_MODEL = ReadModel(
         ResolutionIssued: on_resolution,
     },
     batch=apply_run,
+    # Every row is one aggregate's (a card, a route's stage, a person, a unit) or a commutative upsert (a stage's
+    # start and end from two topics), and nothing is derived from another row but a reminder's card, which is in the
+    # reminder's partition: a replay may apply partitions in several processes at once (edms_runtime.lanes).
+    partitioned=True,
     batch_types=(
         ControlCardOpened,
         ControlAssignmentOpened,
