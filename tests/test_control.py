@@ -234,6 +234,8 @@ def assignments(stack: Stack, clerk: Client, admin: Client) -> dict[str, str]:
     )  # fmt: skip
     eventually(lambda: (_ok(clerk.get("control", f"/cards/{a2}")) or {}).get("done_on") == "2027-03-18")
     eventually(lambda: (_ok(clerk.get("control", f"/cards/{a1}")) or {}).get("done_on") == "2027-03-12")
+    # and the reports' read model has both closings (a card's page reads the card itself, a step ahead of it)
+    eventually(lambda: _closed_in_reports(clerk) == (1, 1))
     clock = admin.put("control", "/clock", {"today": "2027-03-20"})
     assert clock.status_code == 200, clock.text
     return {"document": str(document), "a1": str(a1), "a2": str(a2), "a3": str(a3)}
@@ -277,6 +279,11 @@ def test_overdue_is_escalated_to_the_head_once_even_after_kill_9(
     assert len(_overdue(clerk, card_id)) == 1
     history = clerk.get("control", f"/cards/{assignments['a3']}").json()["history"]
     assert [h["what"] for h in history].count("overdue") == 1
+
+
+def _closed_in_reports(client: Client) -> tuple[int, int]:
+    total = _report(client, as_of="2027-03-20").json()["total"]
+    return total["done_on_time"], total["done_late"]
 
 
 def _report(client: Client, **params: str) -> httpx.Response:
