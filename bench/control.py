@@ -282,11 +282,18 @@ def run(stack: Stack, args: argparse.Namespace) -> int:
         applied = [0]
 
         def apply(records: list[Any]) -> None:
-            applied[0] += applier.apply_batch(records).applied
+            # as `edms replay` hands fetches to its lanes: reading on while they apply, then waiting for the rest
+            result = applier.submit(records) if isinstance(applier, Lanes) else applier.apply_batch(records)
+            applied[0] += result.applied
 
         try:
             with fewer_collections():  # as `edms replay` runs
-                return asyncio.run(read_all(stack.kafka_bootstrap or "", total, apply)), applied[0], pool
+                seconds = asyncio.run(read_all(stack.kafka_bootstrap or "", total, apply))
+                if isinstance(applier, Lanes):
+                    started = time.perf_counter()
+                    applied[0] += applier.drain().applied
+                    seconds += time.perf_counter() - started
+                return seconds, applied[0], pool
         finally:
             if isinstance(applier, Lanes):
                 applier.close()

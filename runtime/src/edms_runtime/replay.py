@@ -36,6 +36,7 @@ from edms_runtime.consumer import (
     TRACKING_DDL,
     Applier,
     BatchApplier,
+    BatchResult,
     ReadModel,
     Record,
     read_track,
@@ -178,6 +179,7 @@ class Replay:
                         f"{behind} behind the live consumer"
                     )
                     if behind == 0 and not analyzed:
+                        await asyncio.to_thread(self._drain, applier)
                         await asyncio.to_thread(self._analyze)
                         analyzed = True
                     if behind == 0 and await self._try_swap(consumer, applier, cluster):
@@ -208,18 +210,27 @@ class Replay:
         delay = 0.1
         while True:
             try:
-                result = applier.apply_batch(records)
+                # the lanes take the fetch and go on; the positions below are then handed over, not yet applied,
+                # and `_drain` waits for them before the tables are analyzed and swapped
+                result = applier.submit(records) if isinstance(applier, Lanes) else applier.apply_batch(records)
                 break
             except Transient as exc:
                 self.say(f"{self.service}: batch not applied ({exc}); again in {delay:.1f} s")
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.summary.applied += result.applied
-        self.summary.duplicates += result.duplicates
-        self.summary.dead += len(result.dead)
+        self._count(result)
         for record in records:
             key = (record.topic, record.partition)
             self.read[key] = max(self.read.get(key, 0), record.offset + 1)
+
+    def _drain(self, applier: BatchApplier) -> None:
+        if isinstance(applier, Lanes):
+            self._count(applier.drain())
+
+    def _count(self, result: BatchResult) -> None:
+        self.summary.applied += result.applied
+        self.summary.duplicates += result.duplicates
+        self.summary.dead += len(result.dead)
 
     # -- catching up --------------------------------------------------------------------------------------------------
     async def _live(self, conn: psycopg.AsyncConnection[Any], cluster: str) -> Positions:
@@ -252,6 +263,7 @@ class Replay:
                         if time.monotonic() > deadline:
                             raise _NotYet
                         await self._read(consumer, applier)
+                    await asyncio.to_thread(self._drain, applier)  # every part handed to the lanes applied
                     await self._swap(conn)
             except (_NotYet, psycopg.errors.LockNotAvailable):
                 self.say(f"{self.service}: not caught up within {self.swap_wait_seconds:.0f} s; reading on")
