@@ -14,7 +14,8 @@ EDMS_KAFKA_BOOTSTRAP, with a fresh database). In this order:
    peer limit;
 4. replay: the same read, each batch applied to a fresh schema by the replay's own code (`Applier`: decode,
    validate, track by event id, run control's read-model handlers, one transaction per batch), with the garbage
-   collector tuned as `edms replay` tunes it (`fewer_collections`);
+   collector tuned as `edms replay` tunes it (`fewer_collections`): one event at a time, runs folded in one process,
+   then runs folded in `--lanes` processes by partition (`edms_runtime.lanes`, as `edms replay control` does);
 5. the executive-discipline report over a year (group by unit, as of its last day) on the rebuilt read model, as
    rebuilt and after ANALYZE (which `edms replay` runs before it swaps the tables in).
 """
