@@ -20,9 +20,8 @@ import contextlib
 import multiprocessing
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
@@ -78,11 +77,20 @@ def _apply(plain: list[Plain]) -> BatchResult:
         )
         for topic, partition, offset, timestamp, timestamp_type, key, value, headers in plain
     ]
+    return applied(_applier.apply_batch, records)
+
+
+def applied(
+    apply: Callable[[Sequence[Record]], BatchResult], records: Sequence[Record], say: Callable[[str], None] = print
+) -> BatchResult:
+    """`apply(records)`, again and again after a transient failure (backing off up to 5 s) until it is done: a
+    replay's fetch, or a lane's part of one."""
     delay = 0.1
     while True:
         try:
-            return _applier.apply_batch(records)
-        except Transient:
+            return apply(records)
+        except Transient as exc:
+            say(f"batch not applied ({exc}); again in {delay:.1f} s")
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -141,9 +149,3 @@ class Lanes:
     def close(self) -> None:
         for lane in self._lanes:
             lane.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Lanes:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

@@ -45,9 +45,8 @@ from edms_runtime.consumer import (
 )
 from edms_runtime.db import ensure_schema, make_pool, prewarm
 from edms_runtime.deadletters import DEAD_LETTERS_DDL
-from edms_runtime.faults import Transient
 from edms_runtime.kafka import cluster_id, ensure_topics
-from edms_runtime.lanes import Lanes
+from edms_runtime.lanes import Lanes, applied
 from edms_runtime.settings import PlatformSettings
 
 #: Entry-point group under which each service names its read model (its pyproject.toml).
@@ -142,13 +141,14 @@ class Replay:
     async def _run(self) -> Summary:
         started = time.monotonic()
         self._prepare_shadow()
-        pool = make_pool(self.settings.database_url, self.shadow, max_size=2)
+        pool = None
         applier: BatchApplier
         if self.lanes > 1:
             applier = Lanes(self.service, self.settings.database_url, self.shadow, self.lanes)
             applier.start()
             self.say(f"{self.service}: applying in {self.lanes} processes at once (by partition)")
         else:
+            pool = make_pool(self.settings.database_url, self.shadow, max_size=2)
             applier = Applier(service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True)
         await ensure_topics(self.settings)
         consumer = AIOKafkaConsumer(
@@ -186,7 +186,8 @@ class Replay:
                         break
         finally:
             await consumer.stop()
-            pool.close()
+            if pool is not None:
+                pool.close()
             if isinstance(applier, Lanes):
                 applier.close()
         self.summary.seconds = time.monotonic() - started
@@ -207,17 +208,13 @@ class Replay:
         return len(records)
 
     def _apply(self, applier: BatchApplier, records: list[Record]) -> None:
-        delay = 0.1
-        while True:
-            try:
-                # the lanes take the fetch and go on; the positions below are then handed over, not yet applied,
-                # and `_drain` waits for them before the tables are analyzed and swapped
-                result = applier.submit(records) if isinstance(applier, Lanes) else applier.apply_batch(records)
-                break
-            except Transient as exc:
-                self.say(f"{self.service}: batch not applied ({exc}); again in {delay:.1f} s")
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        # the lanes take the fetch and go on (they retry their own parts); the positions below are then handed
+        # over, not yet applied, and `_drain` waits for them before the tables are analyzed and swapped
+        result = (
+            applier.submit(records)
+            if isinstance(applier, Lanes)
+            else applied(applier.apply_batch, records, lambda message: self.say(f"{self.service}: {message}"))
+        )
         self._count(result)
         for record in records:
             key = (record.topic, record.partition)
