@@ -219,7 +219,13 @@ def cards(corpus: Corpus, total: int, seed: int, chunk: int = 20_000) -> Iterato
 
 # -- loading -----------------------------------------------------------------------------------------------------------
 #: Secondary indexes of search.documents dropped for the bulk part of the load and made again after it.
-BULK_DROPPED = ("documents_words", "documents_org_reg_date", "documents_org_number", "documents_reg_number")
+BULK_DROPPED = (
+    "documents_words",
+    "documents_org_words",
+    "documents_org_reg_date",
+    "documents_org_number",
+    "documents_reg_number",
+)
 
 
 def load_postgres(pool: Any, stream: Iterator[Card], total: int, live: int) -> tuple[float, float]:

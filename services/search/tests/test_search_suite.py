@@ -39,7 +39,7 @@ from edms_search import backend as backends
 from edms_search.backend import ElasticsearchSearch, Page, PostgresSearch, SearchBackend
 from edms_search.elastic import DocumentIndex, make_client
 from edms_search.indexer import Indexer
-from edms_search.query import QueryError
+from edms_search.query import Filters, QueryError, SearchRequest, parse
 from services.search.tests.records import (
     ORG,
     Record,
@@ -602,6 +602,50 @@ def test_both_backends_give_the_same_hits_totals_and_facets(corpus: Corpus) -> N
             assert sorted(h.id for h in postgres.hits) == sorted(h.id for h in engine.hits), (q, filters)
             assert postgres.total == engine.total
             assert postgres.facets == engine.facets, (q, filters)
+
+
+# -- the organization's own words index (PostgreSQL) -------------------------------------------------------------------
+def test_a_words_query_is_prefixed_with_the_organization_as_its_documents_words_are() -> None:
+    assert backends.org_words_query("'ремонт' & 'дорог':*", "org-a") == "'5:org-a|ремонт' & '5:org-a|дорог':*"
+    quoted = "'4:o''k\\\\|a' | '4:o''k\\\\|b'"  # the code's quote and backslash escaped as a tsquery escapes them
+    assert backends.org_words_query("'a' | 'b'", "o'k\\") == quoted
+    assert backends.org_words_query("'численн' <-> 'населен'", "org-a") is None  # positions: the plain words then
+    assert backends.org_words_query("'ремонт' & !'двор'", "org-a") is None  # a negation matches other orgs' too
+    assert backends.org_words_query("'a<b!'", "org-a") == "'5:org-a|a<b!'"  # operators inside a word are the word's
+
+
+def test_a_word_within_the_organization_is_asked_of_its_own_index(corpus: Corpus) -> None:
+    """The condition's arm for the caller's organization is the index's expression (a changed function or column
+    would silently fall back to the wide scan; at a handful of cards the planner prefers the other index anyway), and
+    finds exactly what the plain condition finds (the suite's other tests, on both backends)."""
+    postgres = corpus.backends["postgres"]
+    assert isinstance(postgres, PostgresSearch)
+    request = SearchRequest(q="дорогами", node=parse("дорогами"), filters=Filters(), sort="relevance", today=TODAY)
+    condition, params = postgres.where(who(), backends.prepare(postgres.pool, request))
+    assert "org_words(org, tsv)" in condition
+    with postgres.pool.connection() as conn:
+        conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(
+            str(r["QUERY PLAN"])
+            for r in conn.execute(
+                "EXPLAIN SELECT 1 FROM documents WHERE org_words(org, tsv) @@ %(otsq)s::tsquery", params
+            )
+        )
+        conn.execute("RESET enable_seqscan")
+        for org in ("o'k\\", "a|b", "с пробелом", ORG):  # what a code may hold: its own documents, no other's
+            tsquery = conn.execute("SELECT (plainto_tsquery('russian', 'дорогами') || 'ремо:*')::text AS q").fetchone()
+            assert tsquery is not None
+            folded = backends.org_words_query(tsquery["q"], org)
+            row = conn.execute(
+                "SELECT org_words(%(org)s, w) @@ %(q)s::tsquery AS own, org_words(%(org)s || 'x', w) @@ %(q)s::tsquery "
+                "AS other FROM to_tsvector('russian', 'дороги ремонтные') w",
+                {"org": org, "q": folded},
+            ).fetchone()
+            assert row is not None
+            assert (row["own"], row["other"]) == (True, False), org
+    assert "documents_org_words" in plan
+    assert names(corpus, "postgres", "дорогами") == {"roads", "yard"}
+    assert names(corpus, "postgres", "дорогами", who(OTHER, sub="someone")) == set()
 
 
 # -- no user text gives a 500 ------------------------------------------------------------------------------------------

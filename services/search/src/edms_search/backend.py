@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -171,6 +172,25 @@ def _logins(conn: Any, names: tuple[str, ...]) -> tuple[str, ...]:
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------------------------
+#: A word of a tsquery as PostgreSQL writes it: quoted, a quote inside doubled.
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+def org_words_query(tsquery: str, org: str) -> str | None:
+    """`tsquery` with each word prefixed by `org` the way `org_words` (edms_search.projections) prefixes a
+    document's, so that it matches that organization's documents alone, through their own index.
+
+    None for a query with a phrase or a negation: a phrase needs the words' positions, which the prefixed words do
+    not keep, and a query that a document can satisfy without any of its words (`!word`) would match another
+    organization's documents too. Every word the prefixed query matches carries the organization, so it needs no
+    `org =` beside it (which the planner would turn into a scan of the organization's every entry)."""
+    operators = _QUOTED.sub("", tsquery)
+    if "<" in operators or "!" in operators:
+        return None
+    prefix = f"{len(org)}:{org}|".replace("\\", "\\\\").replace("'", "''")
+    return _QUOTED.sub(lambda word: f"'{prefix}{word.group(1)}'", tsquery)
+
+
 def _status(table: str = "") -> str:
     """A row's control status as SQL (done, overdue, on control), of `table`'s columns when named."""
     t = f"{table}." if table else ""
@@ -220,8 +240,13 @@ class PostgresSearch:
             params["q"] = (request.q or "").strip()
             # the words once per arm of the read rule (the same rows: the rule is applied above as well), so that
             # each arm is one scan of the (org, readers, tsv) index rather than the words' bitmap over everyone
+            mine = "org = %(reader_org)s AND tsv @@ %(tsq)s::tsquery"
+            folded = org_words_query(prepared.tsquery, principal.org)
+            if folded is not None:
+                params["otsq"] = folded
+                mine = "org_words(org, tsv) @@ %(otsq)s::tsquery"  # the organization's own words index
             where.append(
-                "((org = %(reader_org)s AND tsv @@ %(tsq)s::tsquery) "
+                f"(({mine}) "
                 "OR (readers && ARRAY[%(reader_sub)s]::text[] AND tsv @@ %(tsq)s::tsquery) "
                 "OR reg_number = %(q)s OR correspondent_number = %(q)s)"
             )
