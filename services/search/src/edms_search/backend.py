@@ -239,7 +239,8 @@ class PostgresSearch:
             params["tsq"] = prepared.tsquery
             params["q"] = (request.q or "").strip()
             # the words once per arm of the read rule (the same rows: the rule is applied above as well), so that
-            # each arm is one scan of the (org, readers, tsv) index rather than the words' bitmap over everyone
+            # each arm is one index scan rather than the words' bitmap over everyone: the caller's organization's
+            # words in their own index (org_words), the documents naming the caller in the (org, readers, tsv) one
             mine = "org = %(reader_org)s AND tsv @@ %(tsq)s::tsquery"
             folded = org_words_query(prepared.tsquery, principal.org)
             if folded is not None:
