@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import TracebackType
 from typing import Annotated, Any, Literal, Protocol, TypeAlias, cast
 
 import psycopg
@@ -237,15 +238,15 @@ class Applier:
                 if self.swap_lock:
                     conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s))", (swap_lock_name(self.service),))
                 new = self._track(conn, events)
-                with self._work(conn), self._pipeline(conn):
+                with self._work(conn), self._pipeline(conn) as pipeline:
                     runs: dict[str, list[tuple[Envelope, Any]]] = {}
                     for envelope, payload in events:
-                        if self._handle(conn, envelope, payload, new, runs):
+                        if self._handle(conn, envelope, payload, new, runs, pipeline):
                             applied[envelope.event_type] = applied.get(envelope.event_type, 0) + 1
                         else:
                             result.duplicates += 1
                     result.applied = sum(applied.values())
-                    self._flush(conn, runs)
+                    self._flush(conn, runs, pipeline)
                     # before the event-store save, so that its table lock is the last lock this transaction takes
                     deadletters.record(conn, result.dead)
                     if settle:
@@ -266,11 +267,11 @@ class Applier:
         IGNORED.labels(self.service).inc(result.ignored)
         return result
 
-    def _pipeline(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[Any]:
+    def _pipeline(self, conn: psycopg.Connection[Any]) -> _Pipeline:
         """Read-model handlers only (a replay): their statements go out in psycopg's pipeline mode, without a round
         trip each (an error still fails the fetch, which is then applied one by one as always). Not with a unit of
         work: the event store's saves wait for their own results."""
-        return conn.pipeline() if self.pipelined and self.unit_of_work is None else contextlib.nullcontext()
+        return _Pipeline(conn, self.pipelined and self.unit_of_work is None)
 
     def _work(self, conn: psycopg.Connection[Any]) -> AbstractContextManager[dict[Any, Any]]:
         return self.unit_of_work(conn) if self.unit_of_work else contextlib.nullcontext({})
@@ -358,6 +359,7 @@ class Applier:
         payload: Event,
         new: set[tuple[str, Any]],
         runs: dict[str, list[tuple[Envelope, Any]]],
+        pipeline: _Pipeline,
     ) -> bool:
         """Run the handlers of every set that had not applied this event; True if any ran. `new` loses what ran, so
         a second copy of the event in the same fetch is a duplicate. An event of a set's batch types joins the
@@ -372,7 +374,8 @@ class Applier:
                     runs.setdefault(track.name, []).append((envelope, payload))
                     handled = True
                     continue
-                self._flush(conn, runs, track)
+                self._flush(conn, runs, pipeline, track)
+                pipeline.enter()
                 try:
                     handler(conn, envelope, payload)
                 except Exception as exc:
@@ -383,12 +386,18 @@ class Applier:
         return handled
 
     def _flush(
-        self, conn: psycopg.Connection[Any], runs: dict[str, list[tuple[Envelope, Any]]], only: Track | None = None
+        self,
+        conn: psycopg.Connection[Any],
+        runs: dict[str, list[tuple[Envelope, Any]]],
+        pipeline: _Pipeline,
+        only: Track | None = None,
     ) -> None:
-        """Apply the pending runs (of one set, or of all) with their batch handlers."""
+        """Apply the pending runs (of one set, or of all) with their batch handlers (outside the pipeline: they may
+        COPY)."""
         for track in [only] if only is not None else self.tracks:
             run = runs.pop(track.name, None)
             if run and track.batch is not None:
+                pipeline.leave()
                 try:
                     track.batch(conn, run)
                 except Exception as exc:
@@ -439,6 +448,35 @@ class Applier:
             event_id=envelope.event_id if envelope else None,
             event_type=envelope.event_type if envelope else None,
         )
+
+
+class _Pipeline:
+    """psycopg's pipeline mode around the single handlers' statements of a fetch (`Applier.pipelined`), left before
+    a run's batch handler (which may COPY, and a pipeline cannot carry a COPY) and entered again at the next single
+    handler."""
+
+    def __init__(self, conn: psycopg.Connection[Any], enabled: bool) -> None:
+        self._conn = conn
+        self._enabled = enabled
+        self._open: AbstractContextManager[Any] | None = None
+
+    def enter(self) -> None:
+        if self._enabled and self._open is None:
+            self._open = self._conn.pipeline()
+            self._open.__enter__()
+
+    def leave(self) -> None:
+        self.__exit__(None, None, None)
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        opened, self._open = self._open, None
+        if opened is not None:
+            opened.__exit__(kind, error, trace)
 
 
 def swap_lock_name(service: str) -> str:

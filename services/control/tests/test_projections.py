@@ -27,6 +27,7 @@ from edms_contracts.control import (
 from edms_contracts.directory import PersonRegistered
 from edms_contracts.routing import StageCompleted, StageStarted
 from edms_contracts.topics import CONTROL_CARD, REGISTRY_DIRECTORY, ROUTING_ROUTE
+from edms_control import projections
 from edms_control.projections import READ_MODEL
 from edms_runtime.consumer import TRACKING_DDL, Applier, Track, read_track
 from edms_runtime.db import ensure_schema, make_pool
@@ -147,3 +148,26 @@ def test_a_replay_fetch_with_events_applied_in_an_earlier_fetch_applies_only_the
     assert (first.applied, first.duplicates) == (10, 0)
     assert (second.applied, second.duplicates) == (len(records) - 10, 10)
     assert tracked == {"n": len(records)}
+
+
+def test_a_row_made_after_the_run_read_its_table_goes_by_the_upsert_not_the_copy(fresh_database_url: str) -> None:
+    """A run writes the rows it did not find by COPY; a row made meanwhile (two replicas of the live consumer while a
+    partition changes hands) fails the COPY in its savepoint, and then every row of the run goes by the upsert: the
+    row made meanwhile takes the run's values, the others are made, and nothing fails."""
+    ensure_schema(fresh_database_url, "meanwhile", READ_MODEL.ddl)
+    card, other = uuid.uuid4(), uuid.uuid4()
+
+    def row(card_id: uuid.UUID, deadline: date) -> dict[str, Any]:
+        return {**dict.fromkeys(projections.CARD_COLUMNS), "card_id": card_id, "document_id": card_id, "org": ORG,
+                "reg_number": "01/1", "deadline": deadline, "rule": "default", "kind": "document"}  # fmt: skip
+
+    update = ", ".join(f"{c} = EXCLUDED.{c}" for c in projections.CARD_COLUMNS[1:])
+    with psycopg.connect(fresh_database_url, row_factory=psycopg.rows.dict_row) as conn:
+        conn.execute("SET search_path TO meanwhile")
+        projections._write(conn, "cards", projections.CARD_TYPES, [row(card, date(2026, 3, 1))], lambda r: True,
+                           f"ON CONFLICT (card_id) DO UPDATE SET {update}")  # fmt: skip
+        projections._write(conn, "cards", projections.CARD_TYPES,
+                           [row(card, date(2026, 3, 9)), row(other, date(2026, 3, 5))], lambda r: True,
+                           f"ON CONFLICT (card_id) DO UPDATE SET {update}")  # fmt: skip
+        rows = conn.execute("SELECT card_id, deadline FROM cards ORDER BY deadline").fetchall()
+    assert rows == [{"card_id": other, "deadline": date(2026, 3, 5)}, {"card_id": card, "deadline": date(2026, 3, 9)}]
