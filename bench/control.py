@@ -14,8 +14,10 @@ EDMS_KAFKA_BOOTSTRAP, with a fresh database). In this order:
    peer limit;
 4. replay: the same read, each batch applied to a fresh schema by the replay's own code (`Applier`: decode,
    validate, track by event id, run control's read-model handlers, one transaction per batch), with the garbage
-   collector tuned as `edms replay` tunes it (`fewer_collections`): one event at a time, runs folded in one process,
-   then runs folded in `--lanes` processes by partition (`edms_runtime.lanes`, as `edms replay control` does);
+   collector tuned as `edms replay` tunes it (`fewer_collections`): one event at a time (tracked by the tracking
+   table's key, every index in place: the plain way), then as `edms replay` applies — runs folded, what it has seen
+   kept in memory, the tracking key and the read model's deferred indexes made at the end (timed) — in one process,
+   then in `--lanes` processes by partition (`edms_runtime.lanes`, as `edms replay control` does);
 5. the executive-discipline report over a year (group by unit, as of its last day) on the rebuilt read model, as
    rebuilt and after ANALYZE (which `edms replay` runs before it swaps the tables in).
 """
@@ -60,7 +62,7 @@ from edms_runtime.deadletters import DEAD_LETTERS_DDL
 from edms_runtime.kafka import ensure_topics
 from edms_runtime.lanes import Lanes
 from edms_runtime.relay import RELAY_DDL
-from edms_runtime.replay import fewer_collections
+from edms_runtime.replay import TRACKING_KEY, defer_indexes, fewer_collections, make_indexes
 from edms_runtime.settings import PlatformSettings
 from edms_runtime.stack import Stack, free_port
 
@@ -271,14 +273,19 @@ def run(stack: Stack, args: argparse.Namespace) -> int:
     log("raw consume")
     raw_s = asyncio.run(read_all(stack.kafka_bootstrap, total, None))
 
-    def replay(schema: str, track: Track, lanes: int = 1) -> tuple[float, int, Any]:
-        """The replay's applier reading both topics from the beginning into a fresh schema (with `lanes` > 1, the
-        replay's processes, started before the clock starts, as `edms replay` starts them before it reads)."""
-        ensure_schema(stack.database_url or "", schema, TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
-        pool = make_pool(stack.database_url or "", schema, max_size=2)
-        applier: BatchApplier = Applier(service="control", pool=pool, tracks=[track], pipelined=True)
+    def replay(schema: str, track: Track, lanes: int = 1, as_edms_replay: bool = True) -> tuple[float, int, Any]:
+        """The replay's applier reading both topics from the beginning into a fresh schema; `as_edms_replay`: as
+        `edms replay` applies, keeping what it has seen in memory and making the tracking key and the read model's
+        deferred indexes once it has read everything (timed); with `lanes` > 1, the replay's processes, started
+        before the clock starts, as `edms replay` starts them before it reads."""
+        url = stack.database_url or ""
+        ensure_schema(url, schema, TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
+        deferred = defer_indexes(url, schema, (TRACKING_KEY, *READ_MODEL.deferred)) if as_edms_replay else []
+        pool = make_pool(url, schema, max_size=2)
+        seen: set[int] | None = set() if as_edms_replay else None
+        applier: BatchApplier = Applier(service="control", pool=pool, tracks=[track], pipelined=True, seen=seen)
         if lanes > 1:
-            applier = Lanes("control", stack.database_url or "", schema, lanes)
+            applier = Lanes("control", url, schema, lanes)
             applier.start()
         applied = [0]
 
@@ -290,17 +297,20 @@ def run(stack: Stack, args: argparse.Namespace) -> int:
         try:
             with fewer_collections():  # as `edms replay` runs
                 seconds = asyncio.run(read_all(stack.kafka_bootstrap or "", total, apply))
+                started = time.perf_counter()
                 if isinstance(applier, Lanes):
-                    started = time.perf_counter()
                     applied[0] += applier.drain().applied
-                    seconds += time.perf_counter() - started
+                make_indexes(url, deferred)
+                seconds += time.perf_counter() - started
                 return seconds, applied[0], pool
         finally:
             if isinstance(applier, Lanes):
                 applier.close()
 
     log("replay, one event at a time (the handlers)")
-    single_s, single_n, single_pool = replay("control_bench_single", Track(read_track("control"), READ_MODEL.handlers))
+    single_s, single_n, single_pool = replay(
+        "control_bench_single", Track(read_track("control"), READ_MODEL.handlers), as_edms_replay=False
+    )
     single_pool.close()
     log("replay, runs of events folded (the batch handler), one process")
     folded_s, folded_n, folded_pool = replay("control_bench_folded", READ_MODEL.track(read_track("control")))

@@ -40,7 +40,9 @@ def _start(service: str, database_url: str, schema: str) -> None:
 
     model = read_model_of(service)
     pool = make_pool(database_url, schema, max_size=1)
-    _applier = Applier(service=service, pool=pool, tracks=[model.track(read_track(service))], pipelined=True)
+    _applier = Applier(
+        service=service, pool=pool, tracks=[model.track(read_track(service))], pipelined=True, seen=set()
+    )  # a partition's records always come to the same lane: what it has seen is the lane's
     _collections = contextlib.ExitStack()
     _collections.enter_context(fewer_collections())  # as the replay's own process runs
 

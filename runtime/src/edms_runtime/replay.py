@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -89,6 +89,49 @@ def fewer_collections(young: int = 50_000) -> Iterator[None]:
         gc.unfreeze()
 
 
+#: Kept by a replay's appliers in memory instead (`Applier.seen`): at a million events an insert into this key cost
+#: the server 6.5 us, the key made at the end 0.7 (bench/control.py).
+TRACKING_KEY = "tracking_pkey"
+
+
+def defer_indexes(database_url: str, schema: str, names: Sequence[str]) -> list[str]:
+    """Drop these indexes and keys of a replay's shadow tables while it fills them, returning the statements that
+    make them again (`make_indexes`, once caught up): an index made in one sorted pass costs a fraction of the
+    inserts into it one row at a time. Only for what the replay's own statements do not read."""
+    statements: list[str] = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for name in names:
+            key = conn.execute(
+                "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conname = %s AND connamespace = %s::regnamespace",
+                (name, schema),
+            ).fetchone()
+            if key is not None:
+                table = sql.SQL(key[0])  # as PostgreSQL names it: quoted and qualified where needed
+                statements.append(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                    table, sql.Identifier(name), sql.SQL(key[1])).as_string(conn))  # fmt: skip
+                conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, sql.Identifier(name)))
+                continue
+            index = conn.execute(
+                "SELECT pg_get_indexdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relname = %s AND n.nspname = %s AND c.relkind = 'i'",
+                (name, schema),
+            ).fetchone()
+            if index is None:
+                raise LookupError(f"{schema} has no index or key {name!r} to defer")
+            statements.append(str(index[0]))
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
+    return statements
+
+
+def make_indexes(database_url: str, statements: Sequence[str]) -> None:
+    """The deferred indexes and keys made (`defer_indexes`); a key that the rows break (an event tracked twice)
+    fails here, before anything is swapped in."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement.encode())
+
+
 @dataclass
 class Summary:
     service: str
@@ -133,6 +176,8 @@ class Replay:
         self.topics = topics_of(model.handlers)
         self.read: Positions = {}
         self.summary = Summary(service)
+        #: What makes the indexes the replay fills its tables without (`defer_indexes`) once it has caught up.
+        self._deferred: list[str] = []
 
     async def run(self) -> Summary:
         with fewer_collections():
@@ -149,7 +194,9 @@ class Replay:
             self.say(f"{self.service}: applying in {self.lanes} processes at once (by partition)")
         else:
             pool = make_pool(self.settings.database_url, self.shadow, max_size=2)
-            applier = Applier(service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True)
+            applier = Applier(
+                service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True, seen=set()
+            )
         await ensure_topics(self.settings)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
@@ -290,6 +337,8 @@ class Replay:
         none for a table it has never analyzed, and the first queries after the swap would be planned blind until
         autovacuum got to it (control's discipline report at 1M events: p50 155 ms before, 66 ms after;
         bench/control.py)."""
+        make_indexes(self.settings.database_url, self._deferred)
+        self._deferred = []
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
             for table in self.model.tables:
                 conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(self.shadow), sql.Identifier(table)))
@@ -301,6 +350,7 @@ class Replay:
     def _prepare_shadow(self) -> None:
         self._drop_shadow()
         ensure_schema(self.settings.database_url, self.shadow, TRACKING_DDL + DEAD_LETTERS_DDL + self.model.ddl)
+        self._deferred = defer_indexes(self.settings.database_url, self.shadow, (TRACKING_KEY, *self.model.deferred))
 
     def _drop_shadow(self) -> None:
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:

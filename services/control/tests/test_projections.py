@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from edms_contracts import ControlCardOpened
+from edms_contracts import ControlCardOpened, decode
 from edms_contracts.control import (
     ControlAssignmentOpened,
     ControlCardClosed,
@@ -32,6 +32,7 @@ from edms_control.projections import READ_MODEL
 from edms_runtime.consumer import TRACKING_DDL, Applier, Track, read_track
 from edms_runtime.db import ensure_schema, make_pool
 from edms_runtime.deadletters import DEAD_LETTERS_DDL
+from edms_runtime.replay import TRACKING_KEY, defer_indexes, make_indexes
 from runtime.tests.records import Record, delivered_again, published
 
 ORG = "demo-region"
@@ -128,26 +129,86 @@ def test_runs_folded_leave_the_tables_the_handlers_leave(fresh_database_url: str
     assert one_by_one == folded
 
 
+@pytest.mark.parametrize("in_memory", [False, True], ids=["tracking-key", "in-memory"])
 def test_a_replay_fetch_with_events_applied_in_an_earlier_fetch_applies_only_the_new_ones(
-    fresh_database_url: str,
+    fresh_database_url: str, in_memory: bool
 ) -> None:
     """The replay's applier writes tracking by COPY; a fetch that meets events it applied before (republished after
-    a broker change) fails that COPY in its savepoint and asks which are new: each applied once."""
+    a broker change) fails that COPY in its savepoint and asks which are new — or, as `edms replay` runs, tells them
+    by what it has seen, the tracking table without its key until the replay has caught up: each applied once, and
+    the key made afterwards holds."""
     records = [record for _ in range(3) for record in _life(random.Random(4))]
     ensure_schema(fresh_database_url, "again", TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
+    deferred = defer_indexes(fresh_database_url, "again", (TRACKING_KEY, *READ_MODEL.deferred)) if in_memory else []
     pool = make_pool(fresh_database_url, "again", max_size=2)
     try:
         applier = Applier(service="control", pool=pool, tracks=[READ_MODEL.track(read_track("control"))],
-                          pipelined=True)  # fmt: skip
+                          pipelined=True, seen=set() if in_memory else None)  # fmt: skip
         first = applier.apply_batch(records[:10])
         second = applier.apply_batch([delivered_again(r) for r in records[:10]] + records[10:])
+        third = applier.apply_batch([delivered_again(r) for r in records[5:15]])
         with pool.connection() as conn:
             tracked = conn.execute("SELECT count(*) AS n FROM tracking").fetchone()
     finally:
         pool.close()
+    make_indexes(fresh_database_url, deferred)
     assert (first.applied, first.duplicates) == (10, 0)
     assert (second.applied, second.duplicates) == (len(records) - 10, 10)
+    assert (third.applied, third.duplicates) == (0, 10)
     assert tracked == {"n": len(records)}
+
+
+def test_what_a_replay_has_seen_holds_only_what_committed(fresh_database_url: str) -> None:
+    """A fetch that fails (here a handler refuses one event for good) is applied again one by one: the event set
+    aside is not counted as seen, so its next delivery is tried again (and set aside again), while the others are
+    duplicates."""
+    ensure_schema(fresh_database_url, "seen", TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
+    defer_indexes(fresh_database_url, "seen", (TRACKING_KEY,))
+    records = _life(random.Random(5))[:3]  # opened, assignment opened, reported
+    refused = records[2]
+
+    def refuse(conn: Any, envelope: Any, event: Any) -> None:
+        raise ValueError("refused")
+
+    track = Track(read_track("control"), {**READ_MODEL.handlers, ControlCardReported: refuse})
+    pool = make_pool(fresh_database_url, "seen", max_size=2)
+    try:
+        applier = Applier(service="control", pool=pool, tracks=[track], pipelined=True, seen=set())
+        first = applier.apply_batch(records)
+        again = applier.apply_batch([delivered_again(r) for r in records])
+    finally:
+        pool.close()
+    assert (first.applied, len(first.dead)) == (2, 1)
+    assert (again.applied, again.duplicates, len(again.dead)) == (0, 2, 1)
+    assert applier.seen == {decode(r.value).event_id.int for r in records if r is not refused}
+
+
+def test_indexes_a_replay_defers_are_made_again_as_the_ddl_makes_them(fresh_database_url: str) -> None:
+    """`defer_indexes` drops what a replay makes only once caught up and returns what makes each again: afterwards
+    the schema's indexes and keys are those of the DDL, and a key the rows break fails there, before any swap."""
+
+    def indexes() -> list[Any]:
+        with psycopg.connect(fresh_database_url) as conn:
+            return conn.execute(
+                "SELECT indexname, replace(indexdef, 'deferred.', '') FROM pg_indexes WHERE schemaname = 'deferred' "
+                "ORDER BY 1"
+            ).fetchall()
+
+    ensure_schema(fresh_database_url, "deferred", TRACKING_DDL + READ_MODEL.ddl)
+    made = indexes()
+    statements = defer_indexes(fresh_database_url, "deferred", (TRACKING_KEY, *READ_MODEL.deferred))
+    left = {name for name, _ in indexes()}
+    assert left == {name for name, _ in made} - {TRACKING_KEY, *READ_MODEL.deferred}
+    make_indexes(fresh_database_url, statements)
+    assert indexes() == made
+    with pytest.raises(LookupError):
+        defer_indexes(fresh_database_url, "deferred", ("no_such_index",))
+    statements = defer_indexes(fresh_database_url, "deferred", (TRACKING_KEY,))
+    with psycopg.connect(fresh_database_url) as conn:
+        twice = ("control:read", uuid.uuid4(), "ControlCardOpened", uuid.uuid4(), 1)
+        conn.execute("INSERT INTO deferred.tracking VALUES (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)", twice * 2)
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        make_indexes(fresh_database_url, statements)
 
 
 def test_a_row_made_after_the_run_read_its_table_goes_by_the_upsert_not_the_copy(fresh_database_url: str) -> None:

@@ -371,7 +371,7 @@ def apply_run(conn: Conn, run: list[tuple[Envelope, Any]]) -> None:
     """Card and stage events folded per row, then each row written once: the tables end as the handlers above
     leave them one event at a time."""
     # Keys are UUIDs (as events and rows carry them), sorted by their int (the order of their text: one lock order).
-    touched = {e.card_id for _, e in run if hasattr(e, "card_id")}
+    touched = {e.card_id for _, e in run if not isinstance(e, StageStarted | StageCompleted)}
     cards = {r["card_id"]: dict(r) for r in _load(conn, "cards", CARD_COLUMNS, "card_id = ANY(%b::uuid[])",
                                                  [list(touched)])}  # fmt: skip
     stage_keys = sorted({(e.route_id, e.stage) for _, e in run if isinstance(e, StageStarted | StageCompleted)},
@@ -466,6 +466,8 @@ READ_MODEL = ReadModel(
     # start and end from two topics), and nothing is derived from another row but a reminder's card, which is in the
     # reminder's partition: a replay may apply partitions in several processes at once (edms_runtime.lanes).
     partitioned=True,
+    # A replay writes states by COPY and reads cards by their key only: the rest is made once it has caught up.
+    deferred=("card_states_pkey", "card_states_day", "cards_org_deadline", "cards_open"),
     batch_types=(
         ControlCardOpened,
         ControlAssignmentOpened,
