@@ -211,7 +211,7 @@ class Applier:
         #: The replay's applier (`edms replay`): the read-model handlers' statements go out in pipeline mode (see
         #: `_pipeline`) and tracking rows by COPY (see `_copy_tracking`).
         self.pipelined = pipelined
-        #: A replay's own exact record of the events it has applied (their ids as integers, ≈ 70 bytes each), kept in
+        #: A replay's own exact record of the events it has applied (their ids as integers, ≈ 80 bytes each), kept in
         #: memory instead of asked of the tracking table's key, which the replay makes once it has caught up
         #: (`edms_runtime.replay`): at a million events an insert into that key cost the server 6.5 us, the key made
         #: at the end 0.7. Only what committed is in it; the tracking rows are written all the same. One handler set.

@@ -1,14 +1,15 @@
 """A replay's fetches applied by several processes at once (`edms replay --lanes N`), for read models whose rows are
 each written by the events of one partition (`ReadModel.partitioned`).
 
-One process applies a fetch at about 30 µs of Python per event (decoding, validating, folding, the statements'
-parameters) and PostgreSQL a third of that; with one process the replay used one core while the other waited (two
-threads instead contended for the interpreter lock and were slower: docs/BENCHMARKS.md). Here each lane is a process
-of its own with its own `Applier` and connection; a partition's records always go to the same lane (partition
-number modulo the lanes), so every aggregate's events are applied in their order, and the lanes' transactions run at
-once. The replay hands a fetch over and reads on (`submit`; a lane holds at most `depth` parts before it waits:
-a fetch is often mostly one partition's, and waiting for every fetch left the other lane idle), and waits for every
-part (`drain`) before it analyzes and swaps the tables.
+One process applies a fetch at about 18 µs of Python per event (decoding and validating ≈ 5 of them, folding, the
+rows and tracking by COPY) and PostgreSQL about half that; with one process the replay used one core while the other
+waited (two threads instead contended for the interpreter lock and were slower: docs/BENCHMARKS.md). Here each lane
+is a process of its own with its own `Applier` and connection; a partition's records always go to the same lane
+(partition number modulo the lanes), so every aggregate's events are applied in their order, and the lanes'
+transactions run at once. The replay hands a fetch over and reads on (`submit`; a lane holds at most `depth` parts
+before it waits: a fetch is often mostly one partition's, and waiting for the oldest part of a busy lane left the
+other idle — at a million events two lanes ran 48.6k and 55.6k events/s with 2 parts, 56.5k and 61.6k with 6), and
+waits for every part (`drain`) before it makes the deferred indexes, analyzes and swaps the tables.
 
 The lanes are started with `spawn` (the parent runs an event loop and the broker client's threads, which a fork
 would copy half-way), once per replay.
@@ -100,7 +101,7 @@ def applied(
 class Lanes:
     """`count` processes applying the partitions of each fetch at once."""
 
-    def __init__(self, service: str, database_url: str, schema: str, count: int, depth: int = 2) -> None:
+    def __init__(self, service: str, database_url: str, schema: str, count: int, depth: int = 6) -> None:
         if count < 2:
             raise ValueError("lanes: at least 2 (one lane is the replay's own applier)")
         context = multiprocessing.get_context("spawn")
