@@ -368,6 +368,7 @@ def test_replay_rebuilds_reports_byte_for_byte(
     with contextlib.redirect_stdout(output):
         assert edms(["--data-dir", str(stack.data_dir), "replay", "control", "--lanes", "2"]) == 0, output.getvalue()
     assert "applying in 2 processes at once" in output.getvalue()  # control's partitions in two lanes
+    assert "made 5 deferred indexes and keys" in output.getvalue()  # tracking's key and control's four, at the end
     assert "swapped in" in output.getvalue()
     assert "/s" in output.getvalue()  # events per second
     assert [_report(clerk, **ask).content for ask in asks] == before

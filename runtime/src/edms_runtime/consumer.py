@@ -216,6 +216,9 @@ class Applier:
         #: (`edms_runtime.replay`): at a million events an insert into that key cost the server 6.5 us, the key made
         #: at the end 0.7. Only what committed is in it; the tracking rows are written all the same. One handler set.
         self.seen = seen
+        #: A fetch failed (its commit may have gone through all the same, the connection lost on the way back): the
+        #: next fetch asks the tracking table which of its events are there before it trusts `seen`.
+        self._unsure = False
         if seen is not None and len(self.tracks) != 1:
             raise ValueError("an applier that keeps what it has seen has one handler set")
         self._types = {contract.event_type() for track in self.tracks for contract in track.handlers}
@@ -272,6 +275,7 @@ class Applier:
             if self.seen is not None:
                 self.seen.update(tracked)
         except Exception as exc:
+            self._unsure = self.seen is not None
             if is_transient(exc):
                 raise Transient(f"{type(exc).__name__}: {exc}") from exc
             raise _BatchFailed(f"{type(exc).__name__}: {exc}") from exc
@@ -337,6 +341,13 @@ class Applier:
             return set()
         if self.seen is not None:
             seen = self.seen
+            if self._unsure:  # what an uncertain commit applied is there, if anything: asked (no key: a scan)
+                there = conn.execute(
+                    "SELECT event_id FROM tracking WHERE consumer = %s AND event_id = ANY(%s)",
+                    (self.tracks[0].name, [event_id for _, event_id in rows]),
+                ).fetchall()
+                seen.update(row["event_id"].int for row in there)
+                self._unsure = False
             rows = {key: envelope for key, envelope in rows.items() if key[1].int not in seen}
             if rows:
                 self._copy_tracking(conn, rows)

@@ -337,8 +337,12 @@ class Replay:
         none for a table it has never analyzed, and the first queries after the swap would be planned blind until
         autovacuum got to it (control's discipline report at 1M events: p50 155 ms before, 66 ms after;
         bench/control.py)."""
-        make_indexes(self.settings.database_url, self._deferred)
-        self._deferred = []
+        if self._deferred:
+            started = time.monotonic()
+            make_indexes(self.settings.database_url, self._deferred)
+            self.say(f"{self.service}: made {len(self._deferred)} deferred indexes and keys in "
+                     f"{time.monotonic() - started:.1f} s")  # fmt: skip
+            self._deferred = []
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
             for table in self.model.tables:
                 conn.execute(sql.SQL("ANALYZE {}.{}").format(sql.Identifier(self.shadow), sql.Identifier(table)))

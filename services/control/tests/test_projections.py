@@ -32,7 +32,9 @@ from edms_control.projections import READ_MODEL
 from edms_runtime.consumer import TRACKING_DDL, Applier, Track, read_track
 from edms_runtime.db import ensure_schema, make_pool
 from edms_runtime.deadletters import DEAD_LETTERS_DDL
+from edms_runtime.faults import Transient
 from edms_runtime.replay import TRACKING_KEY, defer_indexes, make_indexes
+from runtime.tests.pgproxy import CommitAckLosingProxy
 from runtime.tests.records import Record, delivered_again, published
 
 ORG = "demo-region"
@@ -181,6 +183,32 @@ def test_what_a_replay_has_seen_holds_only_what_committed(fresh_database_url: st
     assert (first.applied, len(first.dead)) == (2, 1)
     assert (again.applied, again.duplicates, len(again.dead)) == (0, 2, 1)
     assert applier.seen == {decode(r.value).event_id.int for r in records if r is not refused}
+
+
+def test_a_replay_whose_commit_answer_was_lost_applies_nothing_twice(fresh_database_url: str) -> None:
+    """The connection drops after the server committed a fetch (its answer lost on the way back): the replay applies
+    the fetch again (a transient failure), and the applier, unsure of what it has seen, asks the tracking table
+    first — every event counts once, and the tracking key made afterwards holds."""
+    ensure_schema(fresh_database_url, "unsure", TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
+    deferred = defer_indexes(fresh_database_url, "unsure", (TRACKING_KEY, *READ_MODEL.deferred))
+    records = _life(random.Random(6))
+    with CommitAckLosingProxy.in_front_of(fresh_database_url) as (proxy, url):
+        pool = make_pool(url, "unsure", max_size=1)
+        try:
+            applier = Applier(service="control", pool=pool, tracks=[READ_MODEL.track(read_track("control"))],
+                              pipelined=True, seen=set())  # fmt: skip
+            pool.wait()  # its connection made (and its set-up committed) before the proxy is armed
+            proxy.lose_next_commit_answer()
+            with pytest.raises(Transient):
+                applier.apply_batch(records)
+            again = applier.apply_batch(records)
+        finally:
+            pool.close()
+    assert proxy.lost == 1
+    assert (again.applied, again.duplicates) == (0, len(records))
+    make_indexes(fresh_database_url, deferred)
+    with psycopg.connect(fresh_database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM unsure.tracking").fetchone() == (len(records),)
 
 
 def test_indexes_a_replay_defers_are_made_again_as_the_ddl_makes_them(fresh_database_url: str) -> None:
