@@ -372,6 +372,13 @@ def test_replay_rebuilds_reports_byte_for_byte(
     assert "swapped in" in output.getvalue()
     assert "/s" in output.getvalue()  # events per second
     assert [_report(clerk, **ask).content for ask in asks] == before
+    # the same with more events than the replay remembers: repeats told by the tracking key, kept in place
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        assert edms(["--data-dir", str(stack.data_dir), "replay", "control", "--lanes", "2", "--remember", "0"]) == 0
+    assert "it asks the tracking table's key as it goes" in output.getvalue()
+    assert "made 4 deferred indexes and keys" in output.getvalue()
+    assert [_report(clerk, **ask).content for ask in asks] == before
     assert len(_overdue(clerk, clerk.get("control", f"/cards/{assignments['a3']}").json()["id"])) == 1
 
 

@@ -171,7 +171,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.lanes < 1:
         print("--lanes: at least 1", file=sys.stderr)
         return 2
-    replay = Replay(args.service, _settings(args), model, swap_wait_seconds=args.swap_wait, lanes=args.lanes)
+    replay = Replay(
+        args.service, _settings(args), model, swap_wait_seconds=args.swap_wait, lanes=args.lanes, remember=args.remember
+    )
     asyncio.run(replay.run())
     return 0
 
@@ -291,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         default=min(4, os.cpu_count() or 1),
         help="processes applying partitions at once, for a read model that allows it (control); default: the cores, "
         "at most 4",
+    )
+    replay.add_argument(
+        "--remember",
+        type=int,
+        default=5_000_000,
+        help="up to how many events the replay tells repeats by memory (about 80 bytes an event; the tracking key "
+        "made at the end); above it, by the tracking key as it goes (slower); default 5,000,000",
     )
     replay.set_defaults(func=cmd_replay)
 

@@ -35,15 +35,16 @@ _applier: Applier | None = None
 _collections: contextlib.ExitStack | None = None
 
 
-def _start(service: str, database_url: str, schema: str) -> None:
+def _start(service: str, database_url: str, schema: str, remember: bool) -> None:
     global _applier, _collections
     from edms_runtime.replay import fewer_collections, read_model_of
 
     model = read_model_of(service)
     pool = make_pool(database_url, schema, max_size=1)
     _applier = Applier(
-        service=service, pool=pool, tracks=[model.track(read_track(service))], pipelined=True, seen=set()
-    )  # a partition's records always come to the same lane: what it has seen is the lane's
+        service=service, pool=pool, tracks=[model.track(read_track(service))], pipelined=True,
+        seen=set() if remember else None,
+    )  # fmt: skip  # a partition's records always come to the same lane: what it has seen is the lane's
     _collections = contextlib.ExitStack()
     _collections.enter_context(fewer_collections())  # as the replay's own process runs
 
@@ -101,7 +102,9 @@ def applied(
 class Lanes:
     """`count` processes applying the partitions of each fetch at once."""
 
-    def __init__(self, service: str, database_url: str, schema: str, count: int, depth: int = 6) -> None:
+    def __init__(
+        self, service: str, database_url: str, schema: str, count: int, depth: int = 6, *, remember: bool = True
+    ) -> None:
         if count < 2:
             raise ValueError("lanes: at least 2 (one lane is the replay's own applier)")
         context = multiprocessing.get_context("spawn")
@@ -110,7 +113,9 @@ class Lanes:
         self.depth = depth
         self._pending: list[deque[Future[BatchResult]]] = [deque() for _ in range(count)]
         self._lanes = [
-            ProcessPoolExecutor(1, mp_context=context, initializer=_start, initargs=(service, database_url, schema))
+            ProcessPoolExecutor(
+                1, mp_context=context, initializer=_start, initargs=(service, database_url, schema, remember)
+            )
             for _ in range(count)
         ]
 

@@ -162,6 +162,7 @@ class Replay:
         batch: int = 5000,
         swap_wait_seconds: float = 30.0,
         lanes: int = 1,
+        remember: int = 5_000_000,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -171,6 +172,9 @@ class Replay:
         self.swap_wait_seconds = swap_wait_seconds
         #: Processes applying each fetch's partitions at once; only for a partitioned read model (1 otherwise).
         self.lanes = lanes if model.partitioned else 1
+        #: Up to how many events (about) the replay tells an event met twice by memory (`Applier.seen`, ≈ 80 bytes an
+        #: event, its tracking key made at the end); above it, by the tracking table's key as it goes (slower).
+        self.remember = remember
         self.shadow = f"{service}_replay"
         self.track = read_track(service)
         self.topics = topics_of(model.handlers)
@@ -185,18 +189,27 @@ class Replay:
 
     async def _run(self) -> Summary:
         started = time.monotonic()
-        self._prepare_shadow()
+        expected = self._expected()
+        remember = expected <= self.remember
+        self.say(
+            f"{self.service}: ≈ {expected} events; what it applies is remembered in memory (≈ 80 bytes an event)"
+            if remember
+            else f"{self.service}: ≈ {expected} events, more than it remembers ({self.remember}): it asks the "
+            "tracking table's key as it goes"
+        )
+        self._prepare_shadow(remember)
         pool = None
         applier: BatchApplier
         if self.lanes > 1:
-            applier = Lanes(self.service, self.settings.database_url, self.shadow, self.lanes)
+            applier = Lanes(self.service, self.settings.database_url, self.shadow, self.lanes, remember=remember)
             applier.start()
             self.say(f"{self.service}: applying in {self.lanes} processes at once (by partition)")
         else:
             pool = make_pool(self.settings.database_url, self.shadow, max_size=2)
             applier = Applier(
-                service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True, seen=set()
-            )
+                service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True,
+                seen=set() if remember else None,
+            )  # fmt: skip
         await ensure_topics(self.settings)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, group_id=None
@@ -351,10 +364,24 @@ class Replay:
             self.say(f"{self.service}: {prewarm(self.settings.database_url, self.shadow, self.model.warm)}")
 
     # -- shadow schema and lost history ----------------------------------------------------------------------------
-    def _prepare_shadow(self) -> None:
+    def _prepare_shadow(self, remember: bool) -> None:
         self._drop_shadow()
         ensure_schema(self.settings.database_url, self.shadow, TRACKING_DDL + DEAD_LETTERS_DDL + self.model.ddl)
-        self._deferred = defer_indexes(self.settings.database_url, self.shadow, (TRACKING_KEY, *self.model.deferred))
+        keys = (TRACKING_KEY,) if remember else ()
+        self._deferred = defer_indexes(self.settings.database_url, self.shadow, (*keys, *self.model.deferred))
+
+    def _expected(self) -> int:
+        """About how many events the replay will apply: as far as the live consumer has applied each partition of
+        the read model's topics (on whichever broker cluster got furthest)."""
+        with psycopg.connect(self.settings.database_url) as conn:
+            row = conn.execute(
+                sql.SQL(
+                    "SELECT coalesce(sum(n), 0) FROM (SELECT max(next_offset) AS n FROM {} WHERE consumer = 'live' "
+                    "AND topic = ANY(%s) GROUP BY topic, partition) AS p"
+                ).format(sql.Identifier(self.service, "consumer_positions")),
+                ([topic.name for topic in self.topics],),
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def _drop_shadow(self) -> None:
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
