@@ -16,8 +16,9 @@ EDMS_KAFKA_BOOTSTRAP, with a fresh database). In this order:
    validate, track by event id, run control's read-model handlers, one transaction per batch), with the garbage
    collector tuned as `edms replay` tunes it (`fewer_collections`): one event at a time (tracked by the tracking
    table's key, every index in place: the plain way), then as `edms replay` applies — runs folded, what it has seen
-   kept in memory, the tracking key and the read model's deferred indexes made at the end (timed) — in one process,
-   then in `--lanes` processes by partition (`edms_runtime.lanes`, as `edms replay control` does);
+   kept in memory, the tracking key and the read model's deferred indexes made at the end (timed), commits not
+   waiting for the disk — in one process, then in `--lanes` processes by partition (`edms_runtime.lanes`, as
+   `edms replay control` does); each phase after a CHECKPOINT, so none pays for writing out an earlier one's pages;
 5. the executive-discipline report over a year (group by unit, as of its last day) on the rebuilt read model, as
    rebuilt and after ANALYZE (which `edms replay` runs before it swaps the tables in).
 """
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from edms_contracts import ControlCardOpened, Envelope, Event, encode
@@ -281,7 +283,9 @@ def run(stack: Stack, args: argparse.Namespace) -> int:
         url = stack.database_url or ""
         ensure_schema(url, schema, TRACKING_DDL + DEAD_LETTERS_DDL + READ_MODEL.ddl)
         deferred = defer_indexes(url, schema, (TRACKING_KEY, *READ_MODEL.deferred)) if as_edms_replay else []
-        pool = make_pool(url, schema, max_size=2)
+        pool = make_pool(url, schema, max_size=2, wait_for_disk=not as_edms_replay)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")  # the earlier phases' pages written out before this one is timed
         seen: set[int] | None = set() if as_edms_replay else None
         applier: BatchApplier = Applier(service="control", pool=pool, tracks=[track], pipelined=True, seen=seen)
         if lanes > 1:

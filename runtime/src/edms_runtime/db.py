@@ -76,11 +76,17 @@ def ensure_schema(database_url: str, schema: str, ddl: str = "") -> None:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"edms-ddl-{schema}",))
 
 
-def make_pool(database_url: str, schema: str, *, min_size: int = 1, max_size: int = 8) -> ConnectionPool[Any]:
-    """A pool whose connections see the service's schema first."""
+def make_pool(
+    database_url: str, schema: str, *, min_size: int = 1, max_size: int = 8, wait_for_disk: bool = True
+) -> ConnectionPool[Any]:
+    """A pool whose connections see the service's schema first. `wait_for_disk=False` (a replay's shadow schema
+    only: a replay that stops starts again from nothing) commits without waiting for the WAL to reach the disk
+    (`synchronous_commit = off`)."""
 
     def configure(conn: psycopg.Connection[Any]) -> None:
         conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(schema)))
+        if not wait_for_disk:
+            conn.execute("SET synchronous_commit TO off")
         conn.commit()
 
     pool: ConnectionPool[Any] = ConnectionPool(

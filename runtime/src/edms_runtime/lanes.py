@@ -40,7 +40,7 @@ def _start(service: str, database_url: str, schema: str, remember: bool) -> None
     from edms_runtime.replay import fewer_collections, read_model_of
 
     model = read_model_of(service)
-    pool = make_pool(database_url, schema, max_size=1)
+    pool = make_pool(database_url, schema, max_size=1, wait_for_disk=False)
     _applier = Applier(
         service=service, pool=pool, tracks=[model.track(read_track(service))], pipelined=True,
         seen=set() if remember else None,

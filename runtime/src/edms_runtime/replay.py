@@ -205,7 +205,7 @@ class Replay:
             applier.start()
             self.say(f"{self.service}: applying in {self.lanes} processes at once (by partition)")
         else:
-            pool = make_pool(self.settings.database_url, self.shadow, max_size=2)
+            pool = make_pool(self.settings.database_url, self.shadow, max_size=2, wait_for_disk=False)
             applier = Applier(
                 service=self.service, pool=pool, tracks=[self.model.track(self.track)], pipelined=True,
                 seen=set() if remember else None,
