@@ -368,7 +368,7 @@ def test_replay_rebuilds_reports_byte_for_byte(
     with contextlib.redirect_stdout(output):
         assert edms(["--data-dir", str(stack.data_dir), "replay", "control", "--lanes", "2"]) == 0, output.getvalue()
     assert "applying in 2 processes at once" in output.getvalue()  # control's partitions in two lanes
-    assert "made 5 deferred indexes and keys" in output.getvalue()  # tracking's key and control's four, at the end
+    assert "made the deferred indexes and keys (5)" in output.getvalue()  # tracking's key, control's four
     assert "swapped in" in output.getvalue()
     assert "/s" in output.getvalue()  # events per second
     assert [_report(clerk, **ask).content for ask in asks] == before
@@ -377,7 +377,7 @@ def test_replay_rebuilds_reports_byte_for_byte(
     with contextlib.redirect_stdout(output):
         assert edms(["--data-dir", str(stack.data_dir), "replay", "control", "--lanes", "2", "--remember", "0"]) == 0
     assert "it asks the tracking table's key as it goes" in output.getvalue()
-    assert "made 4 deferred indexes and keys" in output.getvalue()
+    assert "made the deferred indexes and keys (4)" in output.getvalue()
     assert [_report(clerk, **ask).content for ask in asks] == before
     assert len(_overdue(clerk, clerk.get("control", f"/cards/{assignments['a3']}").json()["id"])) == 1
 

@@ -353,7 +353,7 @@ class Replay:
         if self._deferred:
             started = time.monotonic()
             make_indexes(self.settings.database_url, self._deferred)
-            self.say(f"{self.service}: made {len(self._deferred)} deferred indexes and keys in "
+            self.say(f"{self.service}: made the deferred indexes and keys ({len(self._deferred)}) in "
                      f"{time.monotonic() - started:.1f} s")  # fmt: skip
             self._deferred = []
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
