@@ -20,9 +20,12 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from edms_contracts import ControlCardOpened, DocumentFiled, Envelope, encode
-from edms_contracts.topics import ARCHIVE_FILING
+from edms_contracts.events import AttachmentTextExtracted
+from edms_contracts.routing import ResolutionIssued
+from edms_contracts.topics import ARCHIVE_FILING, REGISTRY_DOCUMENT, ROUTING_ROUTE
 from edms_runtime.consumer import BatchResult, TrackingConsumer, read_track, source_of
 from edms_search.backend import PostgresSearch
+from edms_search.projections import READ_MODEL
 from services.search.tests.records import (
     ORG,
     Record,
@@ -294,6 +297,113 @@ def test_replay_into_an_emptied_table_gives_byte_identical_rows(model: ReadModel
     for chunk in (shuffled[:4], shuffled[4:9], shuffled[9:]):  # other batches, other order
         assert model.apply(*chunk).applied == len(chunk)
     assert model.rows() == before
+
+
+# -- the words ---------------------------------------------------------------------------------------------------------
+def _file_text(document_id: uuid.UUID, text: str, version: int = 3) -> Record:
+    event = AttachmentTextExtracted(
+        document_id=document_id, sha256="a" * 64, filename="письмо.pdf", chunk=0, chunks=1, text=text
+    )
+    return published(event, document_id, REGISTRY_DOCUMENT, version=version)
+
+
+def _resolution(document_id: uuid.UUID, text: str) -> Record:
+    resolution = uuid.uuid4()
+    event = ResolutionIssued(
+        document_id=document_id, org=ORG, resolution_id=resolution, author="head1", text=text, assignments=[]
+    )
+    return published(event, resolution, ROUTING_ROUTE)
+
+
+def _words(model: ReadModel, document_id: uuid.UUID) -> set[str]:
+    """The row's words (lexemes)."""
+    with model.pool.connection() as conn:
+        found = conn.execute(
+            "SELECT tsvector_to_array(tsv) AS words FROM documents WHERE document_id = %s", (document_id,)
+        ).fetchone()
+    assert found is not None
+    return set(found["words"])
+
+
+def _mark(model: ReadModel, document_id: uuid.UUID) -> None:
+    """Put words in the row that no source holds: they stay only as long as nothing makes the words again."""
+    with model.pool.connection() as conn:
+        conn.execute("UPDATE documents SET tsv = 'метка'::tsvector WHERE document_id = %s", (document_id,))
+
+
+def test_the_words_are_made_again_only_when_what_they_are_made_of_changes(model: ReadModel) -> None:
+    """An attachment's words cost a to_tsvector of its whole text: a route's stage, a deadline, a case index or a
+    refresh that finds the card's words as they were leave the row's words alone; the card's text, a resolution
+    and a file's text make them again, with every source in them."""
+    card = _card(title="О ремонте дорог")
+    model.apply(card.registered)
+    assert "ремонт" in _words(model, card.document_id)
+
+    _mark(model, card.document_id)
+    model.apply(card.attachment, card.route, card.control, card.filed)
+    assert _words(model, card.document_id) == {"метка"}
+    assert model.row(card.document_id)["deadline"] is not None  # the events were applied, the words left alone
+
+    model.apply(_file_text(card.document_id, "Акт обследования мостового перехода"))
+    assert _words(model, card.document_id) >= {"мостов", "ремонт"}
+    assert "метка" not in _words(model, card.document_id)
+
+    _mark(model, card.document_id)
+    model.apply(_resolution(card.document_id, "Организовать обследование покрытия"))
+    assert _words(model, card.document_id) >= {"покрыт", "мостов", "ремонт"}
+
+
+def test_the_words_are_those_the_sources_make_after_any_order_of_events(model: ReadModel) -> None:
+    """Whatever order the file text, the card and the resolution come in, the words are what the final row's
+    columns make (as the generated column made them)."""
+    card = _card(title="О ремонте дорог")
+    events = [*card.records, _file_text(card.document_id, "Акт обследования"), _resolution(card.document_id, "Учесть")]
+    expected = None
+    for seed in range(4):
+        model.clear()
+        for record in random.Random(seed).sample(events, k=len(events)):
+            model.apply(record)
+        with model.pool.connection() as conn:
+            found = conn.execute(
+                "SELECT tsv::text AS stored, (setweight(to_tsvector('russian', coalesce(title, '')), 'A') || "
+                "setweight(to_tsvector('russian', coalesce(correspondent, '')), 'B') || "
+                "setweight(to_tsvector('russian', coalesce(body, '') || ' ' || coalesce(notes, '') || ' ' || "
+                "coalesce(names, '')), 'C') || setweight(to_tsvector('russian', coalesce(files, '')), 'D'))::text "
+                "AS made FROM documents"
+            ).fetchone()
+        assert found is not None
+        assert found["stored"] == found["made"]
+        expected = expected or found["stored"]
+        assert found["stored"] == expected
+
+
+@pytest.mark.parametrize("with_files", [True, False], ids=["with the files' words", "before the files' words"])
+def test_the_generated_words_of_an_earlier_version_are_kept_by_the_trigger(model: ReadModel, with_files: bool) -> None:
+    """A deployment whose `tsv` is still the generated column of earlier versions: the DDL turns it into a plain
+    column, keeps its words (or makes them again when they lacked the attachments'), and the trigger keeps them on."""
+    card = _card(title="О ремонте дорог")
+    model.apply(card.registered, _file_text(card.document_id, "Акт обследования мостового перехода"))
+    files = "|| setweight(to_tsvector('russian', coalesce(files, '')), 'D')" if with_files else ""
+    with model.pool.connection() as conn:
+        conn.execute("ALTER TABLE documents DROP COLUMN tsv")
+        conn.execute(
+            "ALTER TABLE documents ADD COLUMN tsv tsvector GENERATED ALWAYS AS ("
+            "setweight(to_tsvector('russian', coalesce(title, '')), 'A') || "
+            "setweight(to_tsvector('russian', coalesce(correspondent, '')), 'B') || "
+            "setweight(to_tsvector('russian', coalesce(body, '') || ' ' || coalesce(notes, '') || ' ' || "
+            f"coalesce(names, '')), 'C') {files}) STORED"
+        )
+        conn.execute(READ_MODEL.ddl)
+        generated = conn.execute(
+            "SELECT is_generated FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'documents' AND column_name = 'tsv'"
+        ).fetchone()
+    assert generated is not None
+    assert generated["is_generated"] == "NEVER"
+    assert _words(model, card.document_id) >= {"мостов", "ремонт"}
+    model.apply(_resolution(card.document_id, "Организовать обследование покрытия"))
+    assert "покрыт" in _words(model, card.document_id)
+    assert ask(PostgresSearch(model.pool), principal(), "мостовой", None).total == 1
 
 
 # -- search ------------------------------------------------------------------------------------------------------------
