@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeAlias
@@ -24,6 +25,7 @@ from edms_contracts import (
     RouteStarted,
     encode,
     event_id_for,
+    headers_for,
 )
 from edms_contracts.topics import CONTROL_CARD, REGISTRY_DOCUMENT, ROUTING_ROUTE, Topic
 from edms_runtime.auth import Principal
@@ -51,7 +53,12 @@ def envelope_for(payload: Event, aggregate_id: uuid.UUID, version: int = 1, prod
     )
 
 
-def consumer_record(value: bytes | None, topic: Topic = REGISTRY_DOCUMENT, key: bytes | None = None) -> Record:
+def consumer_record(
+    value: bytes | None,
+    topic: Topic = REGISTRY_DOCUMENT,
+    key: bytes | None = None,
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> Record:
     """A ConsumerRecord as aiokafka's consumer returns it (each call a new offset, as a redelivery would have)."""
     record: Record = ConsumerRecord(
         topic=topic.name,
@@ -64,7 +71,7 @@ def consumer_record(value: bytes | None, topic: Topic = REGISTRY_DOCUMENT, key: 
         checksum=None,
         serialized_key_size=len(key) if key else -1,
         serialized_value_size=len(value) if value is not None else -1,
-        headers=[],
+        headers=list(headers),
     )
     return record
 
@@ -78,7 +85,7 @@ def delivered_again(record: Record) -> Record:
 def published(payload: Event, aggregate_id: uuid.UUID, topic: Topic, version: int = 1) -> Record:
     """An event as its service publishes it: the producer is the service the topic belongs to, keyed by aggregate."""
     envelope = envelope_for(payload, aggregate_id, version, producer=topic.name.split(".")[1])
-    return consumer_record(encode(envelope), topic, key=str(aggregate_id).encode())
+    return consumer_record(encode(envelope), topic, key=str(aggregate_id).encode(), headers=headers_for(envelope))
 
 
 # -- events, as the services publish them ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pytest
 from prometheus_client import REGISTRY
 from psycopg_pool import ConnectionPool
 
-from edms_contracts import AttachmentAdded, CaseOpened, DocumentRegistered, Envelope
+from edms_contracts import EVENT_TYPE_HEADER, AttachmentAdded, CaseOpened, DocumentRegistered, Envelope
 from edms_contracts.topics import ARCHIVE_FILING
 from edms_runtime import deadletters
 from edms_runtime.consumer import BatchResult, Handlers, ReadModel, TrackingConsumer, records_of
@@ -289,6 +289,26 @@ def test_a_known_event_without_a_handler_is_dropped_unvalidated_and_an_unknown_t
     assert result.ignored == 1
     (letter,) = result.dead
     assert letter.reason == "event_type: unknown event type 'CaseTeleported'"
+
+
+def test_a_record_whose_headers_name_a_type_without_a_handler_is_dropped_unparsed(fresh_database_url: str) -> None:
+    """The relay names each record's event type in its headers (`edms_contracts.EVENT_TYPE_HEADER`): a consumer with
+    no use for that type drops it without parsing the value (an attachment's text is ~100 KB of JSON). The value is
+    parsed, as before, when the headers name no type, an unknown one, or one this consumer handles."""
+    hooks = Hooks()
+    garbage = b"not an envelope at all"
+    named = [(EVENT_TYPE_HEADER, b"CaseOpened")]  # known, and no handler here
+    with replica(fresh_database_url, hooks) as one:
+        skipped = one.apply(consumer_record(garbage, ARCHIVE_FILING, headers=named))
+        assert (skipped.ignored, skipped.dead) == (1, [])
+        unnamed = one.apply(consumer_record(garbage, ARCHIVE_FILING))
+        unknown = one.apply(consumer_record(garbage, ARCHIVE_FILING, headers=[(EVENT_TYPE_HEADER, b"CaseTeleported")]))
+        handled = one.apply(consumer_record(garbage, headers=[(EVENT_TYPE_HEADER, b"DocumentRegistered")]))
+        for result in (unnamed, unknown, handled):
+            (letter,) = result.dead
+            assert "Invalid JSON" in letter.reason
+        _, good = registered("Письмо", org="org-a", reg_number="01-10/1")
+        assert one.apply(good).applied == 1  # a handled type named in its headers (as `published` makes it) applies
 
 
 def test_a_handled_event_with_an_invalid_payload_or_a_newer_schema_is_dead_with_its_reason_beside_a_valid_one(

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from eventsourcing.domain import Aggregate
 
-from edms_contracts import AttachmentAdded, decode
+from edms_contracts import AttachmentAdded, declared_type, decode
 from edms_contracts.topics import REGISTRY_DOCUMENT
 from edms_runtime import deadletters
 from edms_runtime.db import ensure_schema, make_pool
@@ -70,7 +70,11 @@ async def _published(bootstrap: str, wanted: int, seconds: float = 20) -> list[A
         deadline = loop.time() + seconds
         while len(found) < wanted and loop.time() < deadline:
             for records in (await consumer.getmany(timeout_ms=300)).values():
-                found.extend(AttachmentAdded.model_validate(decode(r.value).payload) for r in records)
+                for record in records:
+                    envelope = decode(record.value)
+                    # through the broker, the record's headers name its type (consumers skip by it unparsed)
+                    assert declared_type(record.headers) == envelope.event_type == "AttachmentAdded"
+                    found.append(AttachmentAdded.model_validate(envelope.payload))
     finally:
         await consumer.stop()
     return found

@@ -14,7 +14,16 @@ from edms_contracts.archive import (
     DocumentRefiled,
     DocumentSheetsCounted,
 )
-from edms_contracts.envelope import Envelope, MalformedEnvelope, decode, encode, event_id_for
+from edms_contracts.envelope import (
+    EVENT_TYPE_HEADER,
+    Envelope,
+    MalformedEnvelope,
+    declared_type,
+    decode,
+    encode,
+    event_id_for,
+    headers_for,
+)
 from edms_contracts.events import (
     EVENT_TYPES,
     AccessGranted,
@@ -40,6 +49,7 @@ from edms_contracts.vocabulary import DeliveryChannel, DocumentKind, LinkType, R
 
 __all__ = [
     "EVENT_TYPES",
+    "EVENT_TYPE_HEADER",
     "AccessGranted",
     "AccessRevoked",
     "Applicant",
@@ -76,7 +86,9 @@ __all__ = [
     "RouteStarted",
     "Similar",
     "Urgency",
+    "declared_type",
     "decode",
     "encode",
     "event_id_for",
+    "headers_for",
 ]

@@ -6,6 +6,7 @@ Outside publishers (municipal nodes) build against this module and the JSON Sche
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,25 @@ def event_id_for(aggregate_id: uuid.UUID, aggregate_version: int) -> uuid.UUID:
 
 def encode(envelope: Envelope) -> bytes:
     return envelope.model_dump_json().encode("utf-8")
+
+
+#: The Kafka record header that names the envelope's `event_type` (the services' relays set it): a consumer with no
+#: use for that type drops the record without parsing its value (an attachment's text is ~100 KB of JSON). Optional:
+#: a record without it is decoded and told apart by its envelope, as always.
+EVENT_TYPE_HEADER = "event_type"
+
+
+def headers_for(envelope: Envelope) -> list[tuple[str, bytes]]:
+    """The record headers an envelope is published with."""
+    return [(EVENT_TYPE_HEADER, envelope.event_type.encode("utf-8"))]
+
+
+def declared_type(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """The event type a record's headers name, if they do."""
+    for name, value in headers:
+        if name == EVENT_TYPE_HEADER:
+            return value.decode("utf-8", "replace")
+    return None
 
 
 def decode(raw: bytes | None) -> Envelope:

@@ -35,7 +35,7 @@ from prometheus_client import Counter
 from psycopg_pool import ConnectionPool
 from pydantic import Field, TypeAdapter, ValidationError, create_model
 
-from edms_contracts import EVENT_TYPES, Envelope, Event, MalformedEnvelope, decode
+from edms_contracts import EVENT_TYPES, Envelope, Event, MalformedEnvelope, declared_type, decode
 from edms_contracts.topics import DLQ, Topic
 from edms_runtime import deadletters
 from edms_runtime.faults import Transient, is_transient
@@ -298,6 +298,10 @@ class Applier:
         """The records this consumer handles, decoded and validated; the others dropped or set aside."""
         events: list[tuple[Envelope, Event]] = []
         for record in records:
+            declared = declared_type(record.headers) if record.headers else None
+            if declared is not None and declared not in self._types and declared in EVENT_TYPES:
+                result.ignored += 1  # its headers name a known type this consumer has no use for: not even parsed
+                continue
             try:
                 envelope = self._decode(record.value)
             except MalformedEnvelope as exc:

@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 from aiokafka import AIOKafkaProducer
@@ -26,7 +26,7 @@ from eventsourcing.persistence import Notification
 from prometheus_client import Counter, Gauge
 from psycopg_pool import ConnectionPool
 
-from edms_contracts import Envelope, Event, encode, event_id_for
+from edms_contracts import Envelope, Event, encode, event_id_for, headers_for
 from edms_contracts.topics import Topic
 from edms_runtime import deadletters
 from edms_runtime.background import LeaderLoop
@@ -126,11 +126,21 @@ def envelope_for(domain_event: DomainEventProtocol[uuid.UUID], payload: Event, p
     )
 
 
+class Message(NamedTuple):
+    """One record to publish: the topic, the key (the aggregate id), the envelope's bytes and the headers naming its
+    event type (`edms_contracts.headers_for`)."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A batch of notifications turned into messages, and those that could not be."""
 
-    messages: list[tuple[str, bytes, bytes]]
+    messages: list[Message]
     dead: list[deadletters.Letter]
 
 
@@ -191,7 +201,7 @@ class OutboxRelay(LeaderLoop):
 
     # -- mapping --------------------------------------------------------------------------------------------------
     def prepare(self, notifications: Sequence[Notification]) -> Prepared:
-        messages: list[tuple[str, bytes, bytes]] = []
+        messages: list[Message] = []
         dead: list[deadletters.Letter] = []
         for notification in notifications:
             try:
@@ -203,7 +213,8 @@ class OutboxRelay(LeaderLoop):
             except Exception as exc:  # this stored event cannot be published; the ones behind it can
                 dead.append(self._letter(notification, f"{type(exc).__name__}: {exc}"))
                 continue
-            messages.append((outgoing.topic.name, str(envelope.aggregate_id).encode(), encode(envelope)))
+            key = str(envelope.aggregate_id).encode()
+            messages.append(Message(outgoing.topic.name, key, encode(envelope), headers_for(envelope)))
         return Prepared(messages, dead)
 
     def _letter(self, notification: Notification, reason: str) -> deadletters.Letter:
@@ -268,8 +279,8 @@ class OutboxRelay(LeaderLoop):
         POSITION.labels(self.service).set(last)
         return len(notifications)
 
-    async def _send(self, producer: AIOKafkaProducer, messages: list[tuple[str, bytes, bytes]]) -> None:
-        futures = [await producer.send(topic, value=value, key=key) for topic, key, value in messages]
+    async def _send(self, producer: AIOKafkaProducer, messages: list[Message]) -> None:
+        futures = [await producer.send(m.topic, value=m.value, key=m.key, headers=m.headers) for m in messages]
         await asyncio.gather(*futures)
         PUBLISHED.labels(self.service).inc(len(futures))
 

@@ -158,9 +158,9 @@ class Desk:
         self.position = notifications[-1].id
         prepared = self.relay.prepare(notifications)
         assert prepared.dead == [], [letter.reason for letter in prepared.dead]
-        envelopes = [decode(value) for _, _, value in prepared.messages]
+        envelopes = [decode(message.value) for message in prepared.messages]
         self.published.extend(envelopes)
-        self.feed(*(consumer_record(value, TOPICS[topic], key) for topic, key, value in prepared.messages))
+        self.feed(*(consumer_record(m.value, TOPICS[m.topic], m.key, m.headers) for m in prepared.messages))
         return envelopes
 
     def events(self, event_type: type[Event]) -> list[dict[str, Any]]:
