@@ -88,7 +88,7 @@ ALTER TABLE documents ADD COLUMN IF NOT EXISTS names text;
 ALTER TABLE documents ADD COLUMN IF NOT EXISTS files text;
 -- the words: title (A), correspondent (B), card text, resolutions, reports, people (C), attachments' text (D).
 -- Kept by a trigger, not generated: PostgreSQL computes a stored generated column again on every UPDATE of the row,
--- and the attachments' text is the costly part (to_tsvector of 55,000 characters of Russian ≈ 12 ms). A route's
+-- and the attachments' text is the costly part (to_tsvector of 56,000 characters of Russian: 14 ms). A route's
 -- stage, a deadline or a case index now leaves the words as they are; a change of the card's words (compared by
 -- value) computes them again, and only setting `files` (a file's text arrived) reads the attachments' text.
 CREATE OR REPLACE FUNCTION documents_words() RETURNS trigger LANGUAGE plpgsql AS $$
