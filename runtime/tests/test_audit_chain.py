@@ -167,3 +167,31 @@ def test_requests_on_two_event_loops_each_get_their_entry_committed(fresh_databa
         assert verify(fresh_database_url, SERVICE).entries == 2
     finally:
         pool.close()
+
+
+def test_two_replicas_writing_in_turn_keep_one_gapless_chain(fresh_database_url: str) -> None:
+    """Each log seals a batch on the head it wrote last; when the other replica wrote meanwhile, the primary key
+    refuses the stale `seq` and the batch is sealed again on the head read under the lock: one chain, no gap
+    (issue 12, item 4: the log is append-only and hash-chained across replicas)."""
+    ensure_schema(fresh_database_url, SERVICE, PLUMBING_DDL)
+    pool = make_pool(fresh_database_url, SERVICE)
+    one, two = (AuditLog(service=SERVICE, pool=pool, database_url=fresh_database_url) for _ in range(2))
+
+    async def write() -> None:
+        for i in range(6):  # strictly in turn: every batch after the first two starts from a stale head
+            await (one if i % 2 == 0 else two).record(_entry(i))
+        for i in range(6, 40, 2):  # and at once
+            await asyncio.gather(one.record(_entry(i)), two.record(_entry(i + 1)), one.record(_entry(i + 100)))
+        await one.close()
+        await two.close()
+
+    try:
+        asyncio.run(write())
+        result = verify(fresh_database_url, SERVICE)
+        assert result.entries == 6 + 17 * 3
+        assert result.problems == []
+        with psycopg.connect(fresh_database_url) as conn:
+            seqs = [row[0] for row in conn.execute(f"SELECT seq FROM {SERVICE}.audit_log ORDER BY seq")]
+        assert seqs == list(range(1, 6 + 17 * 3 + 1))
+    finally:
+        pool.close()

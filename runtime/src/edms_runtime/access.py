@@ -322,13 +322,18 @@ class AccessFacts:
             ).fetchone()
         return bool(row and row["allowed"])
 
+    def cached_directory_roles(self, org: str, login: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
+        """`directory_roles` if read less than `ROLES_TTL` ago, else None: no database, so an event loop may ask."""
+        hit = self._roles.get((org, login))
+        return (hit[0], hit[1]) if hit is not None and hit[2] > time.monotonic() else None
+
     def directory_roles(self, org: str, login: str) -> tuple[frozenset[str], tuple[str, ...]]:
         """The roles the directory gives `login` in `org`, with those delegated to them today, and whom they act
         for today."""
         key = (org, login)
-        hit = self._roles.get(key)
-        if hit is not None and hit[2] > time.monotonic():
-            return hit[0], hit[1]
+        hit = self.cached_directory_roles(org, login)
+        if hit is not None:
+            return hit
         with self.pool.connection() as conn:
             own = conn.execute(
                 "SELECT roles FROM access_people WHERE org = %s AND login = %s AND active", key

@@ -411,7 +411,12 @@ async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from a verified bearer token; kept on `request.state.principal` for the audit log."""
+    """The caller, from a verified bearer token; kept on `request.state.principal` for the audit log.
+
+    Once per request: the route-permission check and the endpoint both ask, and get the same principal."""
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     if credentials is None or credentials.scheme.lower() != "bearer":
         request.state.refused_identity = "anonymous"
         raise _unauthorized("a bearer token is required (see `edms token --help`)")
@@ -427,7 +432,12 @@ async def current_principal(
     facts: access_facts.AccessFacts | None = getattr(parts, "access", None)
     if facts is not None and parts.database.healthy():
         try:
-            principal = await asyncio.to_thread(with_directory_roles, principal, facts)
+            known_roles = facts.cached_directory_roles(principal.org, principal.sub)
+            principal = (
+                _with_roles(principal, *known_roles)
+                if known_roles is not None
+                else await asyncio.to_thread(with_directory_roles, principal, facts)
+            )
         except Exception as exc:  # the token's roles only (never more): the request goes on, and fails if it must
             log.warning("directory roles of %s@%s not read: %s", principal.sub, principal.org, exc)
     request.state.principal = principal
@@ -437,7 +447,10 @@ async def current_principal(
 def with_directory_roles(principal: Principal, facts: access_facts.AccessFacts) -> Principal:
     """The token's roles, and those the directory gives the person in the token's organization, and those
     delegated to them for today (edms_runtime.access.AccessFacts.directory_roles)."""
-    roles, acting_for = facts.directory_roles(principal.org, principal.sub)
+    return _with_roles(principal, *facts.directory_roles(principal.org, principal.sub))
+
+
+def _with_roles(principal: Principal, roles: frozenset[str], acting_for: tuple[str, ...]) -> Principal:
     if roles <= principal.roles and not acting_for:
         return principal
     return replace(principal, roles=principal.roles | roles, acting_for=acting_for)
