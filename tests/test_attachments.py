@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
 from typing import Any
 from urllib.parse import unquote
@@ -21,7 +22,7 @@ from edms_runtime.auth import issue_token
 from edms_runtime.settings import PlatformSettings
 from edms_runtime.stack import Stack
 from services.registry.tests import samples
-from tests.support import Client, eventually
+from tests.support import Client, eventually, incoming
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -230,6 +231,130 @@ def test_a_document_is_found_by_the_text_of_its_attachment(stack: Stack, clerk: 
         return [hit["id"] for hit in response.json()["hits"]] if response.status_code == 200 else []
 
     assert eventually(found, timeout=60) == [document["id"]]
+
+
+def _register_with(
+    client: Client, card: dict[str, Any] | str | None, name: str, content: bytes, **headers: str
+) -> httpx.Response:
+    """POST /documents/with-attachment: the card as the JSON part `card`, the file as `file`."""
+    parts: dict[str, Any] = {"file": (name, content, "application/octet-stream")}
+    if card is not None:
+        parts["card"] = (None, card if isinstance(card, str) else json.dumps(card), "application/json")
+    return httpx.post(
+        client.url("registry", "/documents/with-attachment"),
+        headers={**client.headers, **headers},
+        files=parts,
+        timeout=60,
+    )
+
+
+def _events_of_kind(stack: Stack, event: str) -> int:
+    assert stack.database_url
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM registry.registryapplication_events WHERE topic LIKE %s", (f"%.{event}",)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_scanned_letter_is_registered_with_its_file_in_one_request(stack: Stack, clerk: Client) -> None:
+    """Processes 1 and 7 (DOMAIN.md) at once: the card gets its number and the file, who added it and when, in
+    one transaction; the file is stored by hash, downloadable, and its text published for search."""
+    content = samples.cyrillic_pdf(["Скан письма о капитальном ремонте кровли школы № 5"])
+    sha = hashlib.sha256(content).hexdigest()
+    card = incoming(title="О капитальном ремонте кровли")
+
+    response = _register_with(clerk, card, "скан письма.pdf", content)
+
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert document["reg_number"]
+    assert document["status"] == "registered"
+    assert document["correspondent_number"] == card["correspondent_number"]
+    assert [
+        (a["sha256"], a["filename"], a["media_type"], a["size"], a["added_by"]) for a in document["attachments"]
+    ] == [(sha, "скан письма.pdf", "application/pdf", len(content), "clerk1")]
+    assert sha in _stored_files(stack)
+    download = clerk.get("registry", f"/documents/{document['id']}/attachments/{sha}")
+    assert (download.status_code, download.content) == (200, content)
+    history = clerk.get("registry", f"/documents/{document['id']}/history").json()
+    assert [entry["event"] for entry in history][:2] == ["Registered", "AttachmentAdded"]
+    assert history[0]["version"] + 1 == history[1]["version"]
+
+    def text() -> str:
+        listed = clerk.get("registry", f"/documents/{document['id']}/attachments").json()
+        return str(listed[0]["text"])
+
+    assert eventually(lambda: text() if text() != "pending" else None, timeout=30) == "extracted"
+
+
+def test_a_repeat_with_the_same_key_gets_the_same_card_and_another_file_is_refused(stack: Stack, clerk: Client) -> None:
+    """A lost answer: the same request again (Idempotency-Key) is the same card with its one file; the same key with
+    another file is another request (422), and registers nothing."""
+    card = incoming(title="Повтор запроса со сканом")
+    key = f"scan-{uuid.uuid4()}"
+    first = _register_with(clerk, card, "скан.txt", "Текст скана".encode(), **{"Idempotency-Key": key})
+    again = _register_with(clerk, card, "скан.txt", "Текст скана".encode(), **{"Idempotency-Key": key})
+    other = _register_with(clerk, card, "скан.txt", "Другой скан".encode(), **{"Idempotency-Key": key})
+
+    assert (first.status_code, again.status_code) == (201, 201), (first.text, again.text)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["reg_number"] == first.json()["reg_number"]
+    assert _attachment_events(stack, first.json()["id"]) == 1
+    assert other.status_code == 422, other.text
+    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_a_bad_card_or_file_with_one_request_registers_nothing(stack: Stack, clerk: Client) -> None:
+    """Issue 7 point 9 through the one-request registration: the card's fields are named as sent (`card.<field>`),
+    nothing is numbered, no file is stored."""
+    registered = _events_of_kind(stack, "Registered")
+    stored = _stored_files(stack)
+    content = "Файл, который не должен сохраниться".encode()
+    no_correspondent = {k: v for k, v in incoming().items() if k != "correspondent"}
+
+    answers = {
+        "no card": _register_with(clerk, None, "скан.txt", content),
+        "not JSON": _register_with(clerk, "{not json", "скан.txt", content),
+        "unknown kind": _register_with(clerk, incoming(kind="memo"), "скан.txt", content),
+        "no correspondent": _register_with(clerk, no_correspondent, "скан.txt", content),
+        "a mark not configured": _register_with(clerk, incoming(access="секретно"), "скан.txt", content),
+        "an empty file": _register_with(clerk, incoming(), "скан.txt", b""),
+    }
+
+    fields = {what: [e["field"] for e in answer.json()["errors"]] for what, answer in answers.items()}
+    assert {what: answer.status_code for what, answer in answers.items()} == dict.fromkeys(answers, 422), fields
+    assert fields == {
+        "no card": ["card"],
+        "not JSON": ["card"],
+        "unknown kind": ["card.kind"],
+        "no correspondent": ["card.correspondent"],
+        "a mark not configured": ["card.access"],
+        "an empty file": ["file"],
+    }
+    assert _events_of_kind(stack, "Registered") == registered
+    assert _stored_files(stack) == stored
+
+
+def test_the_same_letter_with_a_scan_is_409_unless_confirmed(stack: Stack, clerk: Client) -> None:
+    """Issue 7 point 6 through the one-request registration: the earlier card is named; confirmed, the duplicate is
+    registered with its file and linked to the earlier one."""
+    card = incoming(title="Письмо, пришедшее дважды")
+    first = _register_with(clerk, card, "скан-1.txt", "Первый скан".encode())
+    assert first.status_code == 201, first.text
+
+    again = _register_with(clerk, card, "скан-2.txt", "Второй скан".encode())
+    confirmed = _register_with(clerk, {**card, "confirm_duplicate": True}, "скан-2.txt", "Второй скан".encode())
+
+    assert again.status_code == 409, again.text
+    assert again.json()["earlier"] == {"id": first.json()["id"], "reg_number": first.json()["reg_number"]}
+    assert confirmed.status_code == 201, confirmed.text
+    duplicate = confirmed.json()
+    assert [link["document_id"] for link in duplicate["links"] if link["link_type"] == "duplicate_of"] == [
+        first.json()["id"]
+    ]
+    assert [a["filename"] for a in duplicate["attachments"]] == ["скан-2.txt"]
 
 
 async def _text_events(stack: Stack, document_id: str, seconds: float = 30.0) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from edms_registry.application import (
     DocumentNotFound,
     DuplicateLetter,
     GrantRefused,
+    NewAttachment,
     Registration,
     RegistryApplication,
 )
@@ -288,9 +289,12 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _fingerprint(body: BaseModel) -> str:
-    """The request as JSON with sorted keys, hashed: a repeat has the same one."""
-    return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+def _fingerprint(body: BaseModel, *files: str) -> str:
+    """The request as JSON with sorted keys (and the hashes of its files), hashed: a repeat has the same one."""
+    request = body.model_dump(mode="json")
+    if files:
+        request = {"card": request, "files": list(files)}
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
 
 
 def _refused(exc: Exception) -> InvalidField:
@@ -329,21 +333,46 @@ async def register_document(
     card, unless `confirm_duplicate` says to register it as its duplicate.
     """
     require_role(principal, *REGISTRAR_ROLES)
+    return await register(registry, registration(body, principal, registry, correlation_id, idempotency_key))
+
+
+def registration(
+    body: RegisterRequest,
+    principal: Principal,
+    registry: RegistryApplication,
+    correlation_id: uuid.UUID | None,
+    idempotency_key: str | None,
+    attachment: NewAttachment | None = None,
+) -> Registration:
+    """The registration `body` asks for (with `attachment`, a file to attach in the same transaction), checked by
+    the card's own rules: a refused card raises 422 naming the field."""
+    fingerprint = None
+    if idempotency_key:  # a repeat sends the same card and the same file
+        fingerprint = _fingerprint(body) if attachment is None else _fingerprint(body, attachment.sha256)
+    cmd = Registration(
+        card=body.card(body.kind),
+        reg_date=registry.local_date(),
+        org=principal.org,
+        unit=principal.unit,
+        registered_by=principal.sub,
+        correlation_id=correlation_id or uuid.uuid4(),
+        cause=idempotency_cause(principal.org, principal.sub, idempotency_key) if idempotency_key else None,
+        fingerprint=fingerprint,
+        links=tuple((link.link_type, link.target_id) for link in body.links),
+        confirm_duplicate=body.confirm_duplicate,
+        attachment=attachment,
+    )
     try:
-        document = await registry.register_async(
-            Registration(
-                card=body.card(body.kind),
-                reg_date=registry.local_date(),
-                org=principal.org,
-                unit=principal.unit,
-                registered_by=principal.sub,
-                correlation_id=correlation_id or uuid.uuid4(),
-                cause=idempotency_cause(principal.org, principal.sub, idempotency_key) if idempotency_key else None,
-                fingerprint=_fingerprint(body) if idempotency_key else None,
-                links=tuple((link.link_type, link.target_id) for link in body.links),
-                confirm_duplicate=body.confirm_duplicate,
-            )
-        )
+        registry.check(cmd)
+    except InvalidCard as exc:
+        raise _refused(exc) from None
+    return cmd
+
+
+async def register(registry: RegistryApplication, cmd: Registration) -> DocumentView | JSONResponse:
+    """Number and save `cmd`: the card, or the 409 about the same letter registered before (422 for a refusal)."""
+    try:
+        document = await registry.register_async(cmd)
     except (InvalidCard, UnknownJournal, LinkRefused) as exc:
         raise _refused(exc) from None
     except CauseReused as exc:

@@ -56,6 +56,16 @@ DEFAULT_MARKS = frozenset({"ДСП"})
 
 
 @dataclass(frozen=True)
+class NewAttachment:
+    """A file stored already (blob store, by hash) to attach to the card it is registered with."""
+
+    sha256: str
+    filename: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Registration:
     """A card to register (one carrier from the request to the domain)."""
 
@@ -72,6 +82,8 @@ class Registration:
     links: tuple[tuple[LinkType, uuid.UUID], ...] = ()
     #: The clerk saw the 409 about the same letter registered before and registers it as its duplicate.
     confirm_duplicate: bool = False
+    #: The scanned letter or appendix sent with the card: attached in the registration's own transaction.
+    attachment: NewAttachment | None = None
 
 
 class DocumentNotFound(NotFound):
@@ -246,12 +258,17 @@ class RegistryApplication(ServiceApplication):
         await answer
         return ticket.result()
 
-    def _ticket(self, cmd: Registration) -> _Ticket:
+    def check(self, cmd: Registration) -> None:
+        """The card's own rules (fields per kind, dates, the restriction mark), before anything is stored; the
+        journal, the directory's names and duplicates are checked when it is numbered."""
         check_card(cmd.card, cmd.reg_date, self.restriction_marks)
         if KIND_RULES[cmd.card.kind].at_signing:
             raise InvalidCard(
                 "kind", f"a {cmd.card.kind.value} is numbered when it is signed: make a draft of it first"
             )
+
+    def _ticket(self, cmd: Registration) -> _Ticket:
+        self.check(cmd)
         return _Ticket(cmd)
 
     def _submit(self, ticket: _Ticket) -> None:
@@ -404,6 +421,17 @@ class RegistryApplication(ServiceApplication):
         except (ValueError, DomainError) as exc:
             ticket.fail(exc)
             return None
+        if cmd.attachment is not None:  # process 7: who added which file and when, from the registration on
+            file = cmd.attachment
+            document.add_attachment(
+                file.sha256,
+                file.filename,
+                file.media_type,
+                file.size,
+                cmd.registered_by,
+                correlation_id=cmd.correlation_id,
+                added_at=datetime.now(UTC),
+            )
         for link_type, target in linked:
             target.link_from(link_type.value, document.id, cmd.registered_by)
         return document

@@ -15,12 +15,26 @@ from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Header, Path, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
 from python_multipart.exceptions import ParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from edms_registry.api import DRAFTER_ROLES, REGISTRAR_ROLES, AttachmentView, CorrelationId, Registry, Settings
-from edms_registry.application import DocumentNotFound
+from edms_registry.api import (
+    DRAFTER_ROLES,
+    REGISTRAR_ROLES,
+    AttachmentView,
+    CorrelationId,
+    DocumentView,
+    IdempotencyKey,
+    RegisterRequest,
+    Registry,
+    Settings,
+    register,
+    registration,
+)
+from edms_registry.application import DocumentNotFound, NewAttachment
 from edms_registry.attachments import BadFileName, Spooled, content_disposition, detect_media_type, safe_filename
 from edms_registry.domain import CardHolder, Draft, attachment
 from edms_runtime.apidocs import problem_answer
@@ -34,6 +48,8 @@ router = APIRouter(tags=["attachments"])
 
 #: Bytes of a request beyond the file itself (multipart boundaries and part headers) read before 413 is answered.
 SLACK = 1 << 20
+#: The most a form field sent beside the file may hold (the card of a registration: a JSON body's limit).
+FIELD_BYTES = 1 << 20
 
 
 class TooLarge(DomainError):
@@ -102,6 +118,91 @@ async def add_attachment(
             worker.wakeup.set()
     body = AttachmentView.model_validate(entry).model_dump(mode="json")
     return JSONResponse(body, status_code=status.HTTP_201_CREATED if added else status.HTTP_200_OK)
+
+
+@router.post(
+    "/documents/with-attachment",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DocumentView,
+    tags=["documents"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["card", "file"],
+                        "properties": {
+                            "card": {"type": "string", "description": "The card, as the JSON of POST /documents"},
+                            "file": {"type": "string", "format": "binary"},
+                        },
+                    },
+                    "encoding": {"card": {"contentType": "application/json"}},
+                }
+            },
+        }
+    },
+    responses={409: problem_answer("The same letter was registered before (`earlier` names it)")},
+)
+async def register_with_attachment(
+    request: Request,
+    principal: CurrentPrincipal,
+    registry: Registry,
+    blobs: BlobStore,
+    config: Settings,
+    correlation_id: CorrelationId = None,
+    idempotency_key: IdempotencyKey = None,
+) -> DocumentView | JSONResponse:
+    """Register a document with its file in one request, as a records office registers a scanned letter
+    (multipart: the part `card`, the JSON of POST /documents; the part `file`, the scan or the appendix).
+
+    The same as POST /documents then POST /documents/{id}/attachments, in one transaction: the card gets its number
+    and the file (process 7: who added it, and when) together, or neither does. A card refused (422 naming
+    `card.<field>`), the same letter registered before (409), a file refused (413, 422): nothing is registered. The
+    file is stored by its hash once the card passes its own checks, before it is numbered; should numbering refuse
+    it (an unknown journal or person, the same letter before), the file stays in the store unreferenced, as any
+    file whose upload a client gives up on.
+    """
+    require_role(principal, *REGISTRAR_ROLES)
+    upload = await receive_file(request, blobs.spool(), config.max_attachment_bytes, fields=frozenset({"card"}))
+    try:
+        body = _card(upload.fields.get("card"))
+        media_type = await asyncio.to_thread(detect_media_type, upload.file.head, upload.filename, upload.file.path)
+        file = NewAttachment(upload.file.sha256, upload.filename, media_type, upload.file.size)
+        try:
+            cmd = registration(body, principal, registry, correlation_id, idempotency_key, attachment=file)
+        except InvalidField as exc:
+            raise _in_card(exc) from None
+        await asyncio.to_thread(blobs.adopt, upload.file.path, upload.file.sha256)
+    finally:
+        upload.file.discard()  # adopted: gone already; refused: not kept
+    try:
+        answer = await register(registry, cmd)
+    except InvalidField as exc:
+        raise _in_card(exc) from None
+    worker = getattr(request.app.state, "extraction", None)
+    if worker is not None and not isinstance(answer, JSONResponse):
+        worker.wakeup.set()
+    return answer
+
+
+def _in_card(exc: InvalidField) -> InvalidField:
+    """A refusal of the card's fields, naming them as sent: within the part `card`."""
+    errors = [(field if field == "Idempotency-Key" else f"card.{field}", reason) for field, reason in exc.errors]
+    return InvalidField(exc.detail, field=errors[0][0] if errors else "card", errors=errors)
+
+
+def _card(sent: bytes | None) -> RegisterRequest:
+    """The `card` part as the body of POST /documents; refused as it would be, its fields named `card.<field>`."""
+    if sent is None:
+        raise InvalidField("no card: send the JSON of POST /documents in the multipart field `card`", field="card")
+    try:
+        return RegisterRequest.model_validate_json(sent)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", "card", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
 
 
 @router.get("/documents/{document_id}/attachments", response_model=list[AttachmentView])
@@ -201,16 +302,19 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 # -- streaming multipart ---------------------------------------------------------------------------------------------
 class Upload:
-    def __init__(self, file: Spooled, filename: str) -> None:
+    def __init__(self, file: Spooled, filename: str, fields: dict[str, bytes] | None = None) -> None:
         self.file = file
         self.filename = filename
+        #: The form fields asked for, as sent.
+        self.fields = fields or {}
 
 
-async def receive_file(request: Request, spool: Any, limit: int) -> Upload:
-    """Read the multipart body as it arrives; the part named `file` goes to `spool`, hashed while it is written.
+async def receive_file(request: Request, spool: Any, limit: int, fields: frozenset[str] = frozenset()) -> Upload:
+    """Read the multipart body as it arrives; the part named `file` goes to `spool`, hashed while it is written,
+    and the parts named in `fields` are kept (`Upload.fields`, at most FIELD_BYTES each).
 
     Refuses (nothing kept): no multipart body or no `file` part, a name that is not safe to keep, more than one
-    file, an empty file (422), a file over `limit` bytes (413).
+    file, an empty file (422), a file over `limit` bytes (413), a field over FIELD_BYTES (413).
     """
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -220,7 +324,7 @@ async def receive_file(request: Request, spool: Any, limit: int) -> Upload:
     if length is not None and length.isdigit() and int(length) > limit + SLACK:
         raise TooLarge(f"the file is larger than {limit} bytes", field="file")
     spooled = Spooled(spool, limit)
-    reader = _PartReader(spooled)
+    reader = _PartReader(spooled, fields)
     parser = MultipartParser(boundary, reader.callbacks())
     try:
         read_after_limit = 0
@@ -252,14 +356,18 @@ async def receive_file(request: Request, spool: Any, limit: int) -> Upload:
     if spooled.size == 0:
         spooled.discard()
         raise InvalidField("the file is empty", field="file")
-    return Upload(spooled, reader.filename)
+    return Upload(spooled, reader.filename, {name: bytes(value) for name, value in reader.fields.items()})
 
 
 class _PartReader:
-    """python-multipart callbacks: the part named `file` is written to the spool; any other part is skipped."""
+    """python-multipart callbacks: the part named `file` is written to the spool, those named in `wanted` are kept;
+    any other part is skipped."""
 
-    def __init__(self, spooled: Spooled) -> None:
+    def __init__(self, spooled: Spooled, wanted: frozenset[str] = frozenset()) -> None:
         self.spooled = spooled
+        self.wanted = wanted
+        self.fields: dict[str, bytearray] = {}
+        self._in_field: bytearray | None = None
         self.filename: str | None = None
         self.error: Exception | None = None
         self._field = b""
@@ -279,7 +387,7 @@ class _PartReader:
         }
 
     def _part_begin(self) -> None:
-        self._headers, self._in_file = {}, False
+        self._headers, self._in_file, self._in_field = {}, False, None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._field += data[start:end]
@@ -293,7 +401,14 @@ class _PartReader:
 
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if options.get(b"name") != b"file" or self.error is not None:
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        if name in self.wanted and self.error is None:
+            if name in self.fields:
+                self.error = InvalidField(f"one `{name}` per request", field=name)
+            else:
+                self._in_field = self.fields[name] = bytearray()
+            return
+        if name != "file" or self.error is not None:
             return
         if self.filename is not None:
             self.error = InvalidField("one file per request", field="file")
@@ -315,9 +430,15 @@ class _PartReader:
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
             self.spooled.write(data[start:end])
+        elif self._in_field is not None:
+            self._in_field += data[start:end]
+            if len(self._in_field) > FIELD_BYTES and self.error is None:
+                name = next(name for name, value in self.fields.items() if value is self._in_field)
+                self.error = TooLarge(f"the field `{name}` is larger than {FIELD_BYTES} bytes", field=name)
+                self._in_field = None
 
     def _part_end(self) -> None:
-        self._in_file = False
+        self._in_file, self._in_field = False, None
 
 
 def _filename(options: dict[bytes, bytes]) -> str | None:
