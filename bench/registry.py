@@ -13,7 +13,7 @@ a temporary directory) and, in the same run, on the same machine:
    registrations (with their attachments), CPU per registration by process, and the registry's memory idle (before)
    and at its peak (VmHWM) under load;
 4. the same letters and files registered as a scanning station sends them, in one request each
-   (`POST /documents/with-attachment`), measured the same way.
+   (`POST /documents/with-attachments`), measured the same way.
 
 Targets (issue 7): HTTP registration ≥ 50% of the raw single-save rate; the registry's CPU per registration ≤ 2× the
 bare endpoint's CPU per request; registry memory ≤ 150 MB idle and ≤ 400 MB under load.
@@ -190,14 +190,14 @@ async def register_with_attachment(client: httpx.AsyncClient, n: int) -> None:
 
 
 async def register_in_one_request(client: httpx.AsyncClient, n: int) -> None:
-    """The same letter and file, as a scanning station sends them: POST /documents/with-attachment."""
+    """The same letter and file, as a scanning station sends them: POST /documents/with-attachments."""
     files: dict[str, tuple[str | None, bytes, str]] = {
         "card": (None, json.dumps(letter()).encode(), "application/json"),
         "file": (f"приложение-{n}.txt", attachment(n), "text/plain"),
     }
-    response = await client.post("/documents/with-attachment", files=files)
+    response = await client.post("/documents/with-attachments", files=files)
     if response.status_code != 201:
-        raise RuntimeError(f"POST /documents/with-attachment answered {response.status_code}: {response.text[:300]}")
+        raise RuntimeError(f"POST /documents/with-attachments answered {response.status_code}: {response.text[:300]}")
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ def measure(stack: Stack, report: Report) -> None:
     one = bench_registrations(stack, count, register_in_one_request)
     for reg, path in (
         (two, "POST /documents + POST …/attachments"),
-        (one, "POST /documents/with-attachment"),
+        (one, "POST /documents/with-attachments"),
     ):
         report_registrations(report, reg, path, raw.single_rate, bare.cpu_ms)
     idle, peak = two.idle_mb, one.peak_mb  # before any registration; the peak of the process's life (VmHWM)

@@ -234,14 +234,20 @@ def test_a_document_is_found_by_the_text_of_its_attachment(stack: Stack, clerk: 
 
 
 def _register_with(
-    client: Client, card: dict[str, Any] | str | None, name: str, content: bytes, **headers: str
+    client: Client,
+    card: dict[str, Any] | str | None,
+    name: str,
+    content: bytes,
+    *more: tuple[str, bytes],
+    **headers: str,
 ) -> httpx.Response:
-    """POST /documents/with-attachment: the card as the JSON part `card`, the file as `file`."""
-    parts: dict[str, Any] = {"file": (name, content, "application/octet-stream")}
+    """POST /documents/with-attachments: the card as the JSON part `card`, each file as a part `file`."""
+    parts: list[tuple[str, Any]] = []
     if card is not None:
-        parts["card"] = (None, card if isinstance(card, str) else json.dumps(card), "application/json")
+        parts.append(("card", (None, card if isinstance(card, str) else json.dumps(card), "application/json")))
+    parts += [("file", (n, c, "application/octet-stream")) for n, c in ((name, content), *more)]
     return httpx.post(
-        client.url("registry", "/documents/with-attachment"),
+        client.url("registry", "/documents/with-attachments"),
         headers={**client.headers, **headers},
         files=parts,
         timeout=60,
@@ -289,6 +295,40 @@ def test_a_scanned_letter_is_registered_with_its_file_in_one_request(stack: Stac
     assert eventually(lambda: text() if text() != "pending" else None, timeout=30) == "extracted"
 
 
+def test_a_letter_with_its_appendices_in_one_request_gets_every_file_in_order(stack: Stack, clerk: Client) -> None:
+    """DOMAIN.md, the card's appendices: the scan and two appendices (one sent twice) in one request; each file
+    once, in the order sent, each findable by its hash; a request of more than 20 files is refused whole."""
+    scan = samples.cyrillic_pdf(["Письмо о подготовке к паводку"])
+    table = samples.docx(["Перечень населённых пунктов в зоне подтопления"])
+    note = "Пояснительная записка к письму".encode()
+    response = _register_with(
+        clerk,
+        incoming(title="О подготовке к паводку", appendices=2),
+        "письмо.pdf",
+        scan,
+        ("перечень.docx", table),
+        ("записка.txt", note),
+        ("записка (копия).txt", note),
+    )
+
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert [(a["filename"], a["media_type"], a["sha256"]) for a in document["attachments"]] == [
+        ("письмо.pdf", "application/pdf", hashlib.sha256(scan).hexdigest()),
+        ("перечень.docx", DOCX, hashlib.sha256(table).hexdigest()),
+        ("записка.txt", "text/plain", hashlib.sha256(note).hexdigest()),
+    ]
+    assert _attachment_events(stack, document["id"]) == 3
+    assert {hashlib.sha256(c).hexdigest() for c in (scan, table, note)} <= _stored_files(stack)
+
+    stored = _stored_files(stack)
+    many = [(f"{i}.txt", f"Приложение {i}".encode()) for i in range(21)]
+    refused = _register_with(clerk, incoming(title="Слишком много файлов"), *many[0], *many[1:])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [{"field": "file", "reason": "at most 20 files per request"}]
+    assert _stored_files(stack) == stored
+
+
 def test_a_repeat_with_the_same_key_gets_the_same_card_and_another_file_is_refused(stack: Stack, clerk: Client) -> None:
     """A lost answer: the same request again (Idempotency-Key) is the same card with its one file; the same key with
     another file is another request (422), and registers nothing."""
@@ -297,13 +337,17 @@ def test_a_repeat_with_the_same_key_gets_the_same_card_and_another_file_is_refus
     first = _register_with(clerk, card, "скан.txt", "Текст скана".encode(), **{"Idempotency-Key": key})
     again = _register_with(clerk, card, "скан.txt", "Текст скана".encode(), **{"Idempotency-Key": key})
     other = _register_with(clerk, card, "скан.txt", "Другой скан".encode(), **{"Idempotency-Key": key})
+    more = _register_with(
+        clerk, card, "скан.txt", "Текст скана".encode(), ("ещё.txt", b"more"), **{"Idempotency-Key": key}
+    )
 
     assert (first.status_code, again.status_code) == (201, 201), (first.text, again.text)
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["reg_number"] == first.json()["reg_number"]
     assert _attachment_events(stack, first.json()["id"]) == 1
-    assert other.status_code == 422, other.text
-    assert other.json()["errors"][0]["field"] == "Idempotency-Key"
+    for refused in (other, more):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "Idempotency-Key"
 
 
 def test_a_bad_card_or_file_with_one_request_registers_nothing(stack: Stack, clerk: Client) -> None:

@@ -36,7 +36,7 @@ from edms_registry.domain import Card
 from edms_registry.extraction import CHUNK_CHARS, ExtractionWorker, Unreadable, chunked, extract_text, record_text
 from edms_runtime.blobs import LocalBlobs
 from edms_runtime.db import make_pool
-from edms_runtime.errors import InvalidField
+from edms_runtime.errors import DomainError, InvalidField
 from edms_runtime.eventstore import build_application
 from services.registry.tests import samples
 
@@ -253,6 +253,56 @@ def test_an_upload_is_spooled_and_hashed_as_it_arrives(tmp_path: Path) -> None:
     assert upload.file.size == len(content)
     assert upload.file.sha256 == hashlib.sha256(content).hexdigest()
     assert (tmp_path / "spool").read_bytes() == content
+
+
+def _several(*files: tuple[str, bytes], card: bytes | None = None) -> bytes:
+    parts = [b'--b\r\nContent-Disposition: form-data; name="card"\r\n\r\n' + card] if card else []
+    parts += [
+        f'--b\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode() + content
+        for name, content in files
+    ]
+    return b"\r\n".join(parts) + b"\r\n--b--\r\n"
+
+
+def _spools(directory: Path) -> Any:
+    numbers = iter(range(100))
+    directory.mkdir()
+    return lambda: directory / f"{next(numbers)}.part"
+
+
+def test_several_files_are_spooled_each_to_its_own_file_beside_the_card(tmp_path: Path) -> None:
+    """A letter and its appendices in one request (POST /documents/with-attachments): each file hashed apart,
+    the card kept as sent."""
+    letter, appendix = "Скан письма ".encode() * 300, "Приложение 1 ".encode() * 200
+    body = _several(("письмо.pdf", letter), ("../приложение.txt", appendix), card=b'{"kind": "incoming_letter"}')
+
+    upload = asyncio.run(
+        receive_file(_request(body), _spools(tmp_path / "spool"), 1 << 20, fields=frozenset({"card"}), max_files=3)
+    )
+
+    assert [(name, spooled.size, spooled.sha256) for spooled, name in upload.files] == [
+        ("письмо.pdf", len(letter), hashlib.sha256(letter).hexdigest()),
+        ("приложение.txt", len(appendix), hashlib.sha256(appendix).hexdigest()),
+    ]
+    assert [spooled.path.read_bytes() for spooled, _ in upload.files] == [letter, appendix]
+    assert upload.fields == {"card": b'{"kind": "incoming_letter"}'}
+
+
+@pytest.mark.parametrize(
+    ("files", "refusal", "status"),
+    [
+        ([("1.txt", b"a"), ("2.txt", b"b"), ("3.txt", b"c")], "at most 2 files per request", 422),
+        ([("1.txt", b"a"), ("2.txt", bytes(1001))], "the file is larger than 1000 bytes", 413),
+        ([("1.txt", b"a"), ("2.txt", b"")], "the file is empty", 422),
+    ],
+)
+def test_one_bad_file_among_several_refuses_them_all_and_keeps_none(
+    files: list[tuple[str, bytes]], refusal: str, status: int, tmp_path: Path
+) -> None:
+    with pytest.raises(DomainError) as refused:  # InvalidField (422) or TooLarge (413)
+        asyncio.run(receive_file(_request(_several(*files)), _spools(tmp_path / "spool"), 1000, max_files=2))
+    assert (refused.value.status, refused.value.errors) == (status, [("file", refusal)])
+    assert list((tmp_path / "spool").iterdir()) == []
 
 
 def test_a_file_over_the_limit_is_413_and_nothing_is_kept(tmp_path: Path) -> None:

@@ -342,13 +342,13 @@ def registration(
     registry: RegistryApplication,
     correlation_id: uuid.UUID | None,
     idempotency_key: str | None,
-    attachment: NewAttachment | None = None,
+    attachments: tuple[NewAttachment, ...] = (),
 ) -> Registration:
-    """The registration `body` asks for (with `attachment`, a file to attach in the same transaction), checked by
+    """The registration `body` asks for (with `attachments`, files to attach in the same transaction), checked by
     the card's own rules: a refused card raises 422 naming the field."""
     fingerprint = None
-    if idempotency_key:  # a repeat sends the same card and the same file
-        fingerprint = _fingerprint(body) if attachment is None else _fingerprint(body, attachment.sha256)
+    if idempotency_key:  # a repeat sends the same card and the same files
+        fingerprint = _fingerprint(body, *(file.sha256 for file in attachments))
     cmd = Registration(
         card=body.card(body.kind),
         reg_date=registry.local_date(),
@@ -360,7 +360,7 @@ def registration(
         fingerprint=fingerprint,
         links=tuple((link.link_type, link.target_id) for link in body.links),
         confirm_duplicate=body.confirm_duplicate,
-        attachment=attachment,
+        attachments=attachments,
     )
     try:
         registry.check(cmd)

@@ -82,8 +82,8 @@ class Registration:
     links: tuple[tuple[LinkType, uuid.UUID], ...] = ()
     #: The clerk saw the 409 about the same letter registered before and registers it as its duplicate.
     confirm_duplicate: bool = False
-    #: The scanned letter or appendix sent with the card: attached in the registration's own transaction.
-    attachment: NewAttachment | None = None
+    #: The scanned letter and its appendices sent with the card: attached in the registration's own transaction.
+    attachments: tuple[NewAttachment, ...] = ()
 
 
 class DocumentNotFound(NotFound):
@@ -421,8 +421,7 @@ class RegistryApplication(ServiceApplication):
         except (ValueError, DomainError) as exc:
             ticket.fail(exc)
             return None
-        if cmd.attachment is not None:  # process 7: who added which file and when, from the registration on
-            file = cmd.attachment
+        for file in cmd.attachments:  # process 7: who added which file and when, from the registration on
             document.add_attachment(
                 file.sha256,
                 file.filename,

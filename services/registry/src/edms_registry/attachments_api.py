@@ -9,8 +9,9 @@ the attachment it has; no second event.
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -50,6 +51,8 @@ router = APIRouter(tags=["attachments"])
 SLACK = 1 << 20
 #: The most a form field sent beside the file may hold (the card of a registration: a JSON body's limit).
 FIELD_BYTES = 1 << 20
+#: Files registered with a card in one request (a letter and its appendices).
+MAX_FILES = 20
 
 
 class TooLarge(DomainError):
@@ -121,7 +124,7 @@ async def add_attachment(
 
 
 @router.post(
-    "/documents/with-attachment",
+    "/documents/with-attachments",
     status_code=status.HTTP_201_CREATED,
     response_model=DocumentView,
     tags=["documents"],
@@ -135,7 +138,12 @@ async def add_attachment(
                         "required": ["card", "file"],
                         "properties": {
                             "card": {"type": "string", "description": "The card, as the JSON of POST /documents"},
-                            "file": {"type": "string", "format": "binary"},
+                            "file": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "maxItems": MAX_FILES,
+                                "description": "The scan and its appendices: the part `file` once for each",
+                            },
                         },
                     },
                     "encoding": {"card": {"contentType": "application/json"}},
@@ -143,9 +151,12 @@ async def add_attachment(
             },
         }
     },
-    responses={409: problem_answer("The same letter was registered before (`earlier` names it)")},
+    responses={
+        409: problem_answer("The same letter was registered before (`earlier` names it)"),
+        413: problem_answer("A file over the size limit, or the card over 1 MiB"),
+    },
 )
-async def register_with_attachment(
+async def register_with_attachments(
     request: Request,
     principal: CurrentPrincipal,
     registry: Registry,
@@ -154,29 +165,37 @@ async def register_with_attachment(
     correlation_id: CorrelationId = None,
     idempotency_key: IdempotencyKey = None,
 ) -> DocumentView | JSONResponse:
-    """Register a document with its file in one request, as a records office registers a scanned letter
-    (multipart: the part `card`, the JSON of POST /documents; the part `file`, the scan or the appendix).
+    """Register a document with its files in one request, as a records office registers a scanned letter with its
+    appendices (multipart: the part `card`, the JSON of POST /documents; the part `file` for each file, at most
+    20, each within the size limit).
 
-    The same as POST /documents then POST /documents/{id}/attachments, in one transaction: the card gets its number
-    and the file (process 7: who added it, and when) together, or neither does. A card refused (422 naming
-    `card.<field>`), the same letter registered before (409), a file refused (413, 422): nothing is registered. The
-    file is stored by its hash once the card passes its own checks, before it is numbered; should numbering refuse
-    it (an unknown journal or person, the same letter before), the file stays in the store unreferenced, as any
-    file whose upload a client gives up on.
+    The same as POST /documents then POST /documents/{id}/attachments for each file, in one transaction: the card
+    gets its number and its files (process 7: who added them, and when) together, or none of it happens. A card
+    refused (422 naming `card.<field>`), the same letter registered before (409), a file refused (413, 422):
+    nothing is registered. The files are stored by their hashes once the card passes its own checks, before it is
+    numbered; should numbering refuse it (an unknown journal or person, the same letter before), they stay in the
+    store unreferenced, as any file whose upload a client gives up on. The same file twice is attached once.
     """
     require_role(principal, *REGISTRAR_ROLES)
-    upload = await receive_file(request, blobs.spool(), config.max_attachment_bytes, fields=frozenset({"card"}))
+    upload = await receive_file(
+        request, blobs.spool, config.max_attachment_bytes, fields=frozenset({"card"}), max_files=MAX_FILES
+    )
     try:
         body = _card(upload.fields.get("card"))
-        media_type = await asyncio.to_thread(detect_media_type, upload.file.head, upload.filename, upload.file.path)
-        file = NewAttachment(upload.file.sha256, upload.filename, media_type, upload.file.size)
+        files: dict[str, NewAttachment] = {}  # the same file twice in the request is attached once
+        for spooled, filename in upload.files:
+            media_type = await asyncio.to_thread(detect_media_type, spooled.head, filename, spooled.path)
+            files.setdefault(spooled.sha256, NewAttachment(spooled.sha256, filename, media_type, spooled.size))
         try:
-            cmd = registration(body, principal, registry, correlation_id, idempotency_key, attachment=file)
+            cmd = registration(
+                body, principal, registry, correlation_id, idempotency_key, attachments=tuple(files.values())
+            )
         except InvalidField as exc:
             raise _in_card(exc) from None
-        await asyncio.to_thread(blobs.adopt, upload.file.path, upload.file.sha256)
+        for spooled, _ in upload.files:
+            await asyncio.to_thread(blobs.adopt, spooled.path, spooled.sha256)
     finally:
-        upload.file.discard()  # adopted: gone already; refused: not kept
+        upload.discard()  # adopted: gone already; refused: not kept
     try:
         answer = await register(registry, cmd)
     except InvalidField as exc:
@@ -302,34 +321,53 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 # -- streaming multipart ---------------------------------------------------------------------------------------------
 class Upload:
-    def __init__(self, file: Spooled, filename: str, fields: dict[str, bytes] | None = None) -> None:
-        self.file = file
-        self.filename = filename
+    def __init__(self, files: list[tuple[Spooled, str]], fields: dict[str, bytes] | None = None) -> None:
+        #: The files in the order sent, each with its safe name.
+        self.files = files
         #: The form fields asked for, as sent.
         self.fields = fields or {}
 
+    @property
+    def file(self) -> Spooled:
+        return self.files[0][0]
 
-async def receive_file(request: Request, spool: Any, limit: int, fields: frozenset[str] = frozenset()) -> Upload:
-    """Read the multipart body as it arrives; the part named `file` goes to `spool`, hashed while it is written,
-    and the parts named in `fields` are kept (`Upload.fields`, at most FIELD_BYTES each).
+    @property
+    def filename(self) -> str:
+        return self.files[0][1]
 
-    Refuses (nothing kept): no multipart body or no `file` part, a name that is not safe to keep, more than one
-    file, an empty file (422), a file over `limit` bytes (413), a field over FIELD_BYTES (413).
+    def discard(self) -> None:
+        for spooled, _ in self.files:
+            spooled.discard()
+
+
+async def receive_file(
+    request: Request,
+    spool: pathlib.Path | Callable[[], pathlib.Path],
+    limit: int,
+    fields: frozenset[str] = frozenset(),
+    max_files: int = 1,
+) -> Upload:
+    """Read the multipart body as it arrives; each part named `file` goes to a spool file (`spool`, or a new one
+    from `spool()` for each), hashed while it is written, and the parts named in `fields` are kept
+    (`Upload.fields`, at most FIELD_BYTES each).
+
+    Refuses (nothing kept): no multipart body or no `file` part, a name that is not safe to keep, more than
+    `max_files` files, an empty file (422), a file over `limit` bytes (413), a field over FIELD_BYTES (413).
     """
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise InvalidField("send the file as multipart/form-data, in the field `file`", field="file")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit + SLACK:
+    if length is not None and length.isdigit() and int(length) > limit * max_files + SLACK:
         raise TooLarge(f"the file is larger than {limit} bytes", field="file")
-    spooled = Spooled(spool, limit)
-    reader = _PartReader(spooled, fields)
+    paths = spool if callable(spool) else iter([spool]).__next__
+    reader = _PartReader(lambda: Spooled(paths(), limit), fields, max_files)
     parser = MultipartParser(boundary, reader.callbacks())
     try:
         read_after_limit = 0
         async for chunk in request.stream():
-            if spooled.too_large:
+            if reader.too_large:
                 read_after_limit += len(chunk)  # read a little more so the client hears the answer; then stop
                 if read_after_limit > SLACK:
                     break
@@ -337,43 +375,54 @@ async def receive_file(request: Request, spool: Any, limit: int, fields: frozens
             parser.write(chunk)
             if reader.error is not None:
                 raise reader.error
-        if not spooled.too_large:
+        if not reader.too_large:
             parser.finalize()
         if reader.error is not None:
             raise reader.error
     except ParseError as exc:
-        spooled.discard()
+        reader.upload.discard()
         raise InvalidField(f"the multipart body is malformed: {exc}", field="file") from None
     except Exception:
-        spooled.discard()
+        reader.upload.discard()
         raise
     finally:
-        spooled.close()
-    if spooled.too_large:
+        for spooled, _ in reader.upload.files:
+            spooled.close()
+    upload = reader.upload
+    if reader.too_large:
+        upload.discard()
         raise TooLarge(f"the file is larger than {limit} bytes", field="file")
-    if reader.filename is None:
+    if not upload.files:
         raise InvalidField("no file: send it in the multipart field `file`, with its name", field="file")
-    if spooled.size == 0:
-        spooled.discard()
+    if any(spooled.size == 0 for spooled, _ in upload.files):
+        upload.discard()
         raise InvalidField("the file is empty", field="file")
-    return Upload(spooled, reader.filename, {name: bytes(value) for name, value in reader.fields.items()})
+    upload.fields = {name: bytes(value) for name, value in reader.fields.items()}
+    return upload
 
 
 class _PartReader:
-    """python-multipart callbacks: the part named `file` is written to the spool, those named in `wanted` are kept;
-    any other part is skipped."""
+    """python-multipart callbacks: each part named `file` is written to a spool file of its own (at most
+    `max_files`), those named in `wanted` are kept; any other part is skipped."""
 
-    def __init__(self, spooled: Spooled, wanted: frozenset[str] = frozenset()) -> None:
-        self.spooled = spooled
+    def __init__(
+        self, new_spooled: Callable[[], Spooled], wanted: frozenset[str] = frozenset(), max_files: int = 1
+    ) -> None:
+        self.new_spooled = new_spooled
         self.wanted = wanted
+        self.max_files = max_files
+        self.upload = Upload([])
         self.fields: dict[str, bytearray] = {}
-        self._in_field: bytearray | None = None
-        self.filename: str | None = None
         self.error: Exception | None = None
+        self._in_field: bytearray | None = None
         self._field = b""
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
-        self._in_file = False
+        self._in_file: Spooled | None = None
+
+    @property
+    def too_large(self) -> bool:
+        return any(spooled.too_large for spooled, _ in self.upload.files)
 
     def callbacks(self) -> Any:
         return {
@@ -387,7 +436,7 @@ class _PartReader:
         }
 
     def _part_begin(self) -> None:
-        self._headers, self._in_file, self._in_field = {}, False, None
+        self._headers, self._in_file, self._in_field = {}, None, None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._field += data[start:end]
@@ -410,26 +459,28 @@ class _PartReader:
             return
         if name != "file" or self.error is not None:
             return
-        if self.filename is not None:
-            self.error = InvalidField("one file per request", field="file")
+        if len(self.upload.files) >= self.max_files:
+            many = "one file" if self.max_files == 1 else f"at most {self.max_files} files"
+            self.error = InvalidField(f"{many} per request", field="file")
             return
         raw = _filename(options)
         try:
             if raw is None:
                 raise InvalidField("the file has no name: send it with its file name", field="file")
             refuse_nul(raw, field="file", what="file name")
-            self.filename = safe_filename(raw)
+            filename = safe_filename(raw)
         except BadFileName as exc:
             self.error = InvalidField(str(exc), field="file")
             return
         except InvalidField as exc:
             self.error = exc
             return
-        self._in_file = True
+        self._in_file = self.new_spooled()
+        self.upload.files.append((self._in_file, filename))
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._in_file:
-            self.spooled.write(data[start:end])
+        if self._in_file is not None:
+            self._in_file.write(data[start:end])
         elif self._in_field is not None:
             self._in_field += data[start:end]
             if len(self._in_field) > FIELD_BYTES and self.error is None:
@@ -438,7 +489,9 @@ class _PartReader:
                 self._in_field = None
 
     def _part_end(self) -> None:
-        self._in_file, self._in_field = False, None
+        if self._in_file is not None:
+            self._in_file.close()  # a spool file open per file part, not one for each file of the request at once
+        self._in_file, self._in_field = None, None
 
 
 def _filename(options: dict[bytes, bytes]) -> str | None:
