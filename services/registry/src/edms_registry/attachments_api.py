@@ -116,9 +116,7 @@ async def add_attachment(
         correlation_id=correlation_id,
     )
     if added:
-        worker = getattr(request.app.state, "extraction", None)
-        if worker is not None:
-            worker.wakeup.set()
+        _extract_soon(request)
     body = AttachmentView.model_validate(entry).model_dump(mode="json")
     return JSONResponse(body, status_code=status.HTTP_201_CREATED if added else status.HTTP_200_OK)
 
@@ -200,10 +198,16 @@ async def register_with_attachments(
         answer = await register(registry, cmd)
     except InvalidField as exc:
         raise _in_card(exc) from None
-    worker = getattr(request.app.state, "extraction", None)
-    if worker is not None and not isinstance(answer, JSONResponse):
-        worker.wakeup.set()
+    if not isinstance(answer, JSONResponse):
+        _extract_soon(request)
     return answer
+
+
+def _extract_soon(request: Request) -> None:
+    """Wake the text extraction: a file was attached (it would find it at its next look anyway)."""
+    worker = getattr(request.app.state, "extraction", None)
+    if worker is not None:
+        worker.wakeup.set()
 
 
 def _in_card(exc: InvalidField) -> InvalidField:
