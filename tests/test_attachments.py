@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
@@ -423,6 +426,63 @@ async def _text_events(stack: Stack, document_id: str, seconds: float = 30.0) ->
     finally:
         await consumer.stop()
     return found
+
+
+def test_kill_9_of_the_registry_while_scans_are_registered_loses_and_doubles_nothing(
+    stack: Stack, clerk: Client
+) -> None:
+    """Nothing is lost (the guide's non-negotiable) through the one-request registration: eight clients register
+    letters with their scans, each retrying with its Idempotency-Key, while the registry is killed (kill -9) and
+    started again; every letter ends up registered once, with its one file, whose bytes are in the store."""
+    run, count = uuid.uuid4().hex[:8], 60
+    progress: list[int] = []
+
+    def one(i: int) -> dict[str, Any]:
+        card = incoming(title=f"Скан {run} № {i}")
+        content = f"Скан письма {run} № {i}. ".encode() * 40
+        for _ in range(600):
+            try:
+                response = _register_with(clerk, card, f"скан-{i}.txt", content, **{"Idempotency-Key": f"{run}-{i}"})
+                if response.status_code == 201:
+                    progress.append(i)
+                    return {**response.json(), "sha": hashlib.sha256(content).hexdigest(), "content": content}
+                assert response.status_code >= 500, response.text  # only "not now" is worth asking again
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"letter {i} could not be registered")
+
+    def crash() -> None:
+        eventually(lambda: len(progress) >= 15, timeout=120, interval=0.01)
+        stack.processes["registry"].stop(kill=True)
+        stack.start_service("registry").wait_ready(60)
+
+    killer = threading.Thread(target=crash)
+    killer.start()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(count)))
+    killer.join(120)
+
+    assert len(progress) == count
+    assert len({a["id"] for a in answers}) == count
+    assert len({a["reg_number"] for a in answers}) == count
+    assert stack.database_url
+    with psycopg.connect(stack.database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM registry.registryapplication_events "
+            "WHERE topic LIKE '%%.Registered' AND convert_from(state, 'UTF8') LIKE %s",
+            (f"%Скан {run} №%",),
+        ).fetchone()
+    assert row == (count,)  # none registered twice
+    stored = _stored_files(stack)
+    for answer in answers:
+        card = clerk.get("registry", f"/documents/{answer['id']}").json()
+        assert [a["sha256"] for a in card["attachments"]] == [answer["sha"]]
+        assert _attachment_events(stack, answer["id"]) == 1
+        assert answer["sha"] in stored
+    sample = answers[count // 2]
+    download = clerk.get("registry", f"/documents/{sample['id']}/attachments/{sample['sha']}")
+    assert download.content == sample["content"]
 
 
 def test_text_extraction_survives_a_kill_9_of_the_registry_and_extracts_nothing_twice(
