@@ -5,6 +5,7 @@ limit as configured, and the text extracted from the object (issue 7, point 4)."
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -107,3 +108,46 @@ async def test_the_configured_limit_refuses_with_413_and_writes_nothing(
     assert [p for p in spool.rglob("*") if p.is_file()] == []
     listed = (await client.get(f"/documents/{document}/attachments")).json()
     assert [a["filename"] for a in listed] == ["a.txt"]
+
+
+async def test_a_letter_with_its_appendices_in_one_request_lands_in_the_bucket(
+    registry: tuple[FastAPI, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    """POST /documents/with-attachments against S3: every file of the request in the bucket by its hash, on the
+    card in the order sent; one file over the configured limit refuses the request, and nothing reaches the bucket."""
+    app, client = registry
+    card = {
+        "kind": "incoming_letter",
+        "title": "Письмо с приложениями в S3",
+        "correspondent": "Росстат",
+        "correspondent_number": f"12-07/{uuid.uuid4().hex[:6]}",
+        "correspondent_date": "2026-11-20",
+    }
+    scan, appendix = samples.cyrillic_pdf(["Скан письма"]), "Приложение 1".encode()
+    over: list[tuple[str, tuple[str | None, bytes, str]]] = [
+        ("card", (None, json.dumps({**card, "correspondent_number": "другой"}).encode(), "application/json")),
+        ("file", ("a.txt", b"a" * 10, "text/plain")),
+        ("file", ("b.txt", b"b" * (LIMIT + 1), "text/plain")),
+    ]
+
+    refused = await client.post("/documents/with-attachments", files=over)
+    assert refused.status_code == 413, refused.text
+    assert _objects(app.state.blobs) == []
+
+    parts: list[tuple[str, tuple[str | None, bytes, str]]] = [
+        ("card", (None, json.dumps(card).encode(), "application/json")),
+        ("file", ("скан.pdf", scan, "application/pdf")),
+        ("file", ("приложение.txt", appendix, "text/plain")),
+    ]
+    response = await client.post("/documents/with-attachments", files=parts)
+
+    assert response.status_code == 201, response.text
+    shas = [hashlib.sha256(content).hexdigest() for content in (scan, appendix)]
+    assert [(a["filename"], a["sha256"]) for a in response.json()["attachments"]] == list(
+        zip(["скан.pdf", "приложение.txt"], shas, strict=True)
+    )
+    assert sorted(_objects(app.state.blobs)) == sorted(app.state.blobs.key(sha) for sha in shas)
+    download = await client.get(f"/documents/{response.json()['id']}/attachments/{shas[1]}")
+    assert download.content == appendix
+    spool = tmp_path / "blobs" / ".spool"
+    assert [p for p in spool.rglob("*") if p.is_file()] == []
