@@ -31,7 +31,7 @@ from edms_registry.attachments import (
     detect_media_type,
     safe_filename,
 )
-from edms_registry.attachments_api import TooLarge, Unsatisfiable, byte_range, receive_file
+from edms_registry.attachments_api import FIELD_BYTES, TooLarge, Unsatisfiable, byte_range, receive_file
 from edms_registry.domain import Card
 from edms_registry.extraction import CHUNK_CHARS, ExtractionWorker, Unreadable, chunked, extract_text, record_text
 from edms_runtime.blobs import LocalBlobs
@@ -286,6 +286,14 @@ def test_several_files_are_spooled_each_to_its_own_file_beside_the_card(tmp_path
     ]
     assert [spooled.path.read_bytes() for spooled, _ in upload.files] == [letter, appendix]
     assert upload.fields == {"card": b'{"kind": "incoming_letter"}'}
+
+
+def test_a_card_over_its_limit_is_413_naming_it_and_no_file_is_kept(tmp_path: Path) -> None:
+    body = _several(("письмо.txt", b"text"), card=b"x" * (FIELD_BYTES + 1))
+    with pytest.raises(TooLarge) as refused:
+        asyncio.run(receive_file(_request(body), _spools(tmp_path / "spool"), 1000, fields=frozenset({"card"})))
+    assert refused.value.errors == [("card", f"the field `card` is larger than {FIELD_BYTES} bytes")]
+    assert list((tmp_path / "spool").iterdir()) == []
 
 
 @pytest.mark.parametrize(

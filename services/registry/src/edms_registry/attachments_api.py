@@ -418,7 +418,8 @@ class _PartReader:
         self.upload = Upload([])
         self.fields: dict[str, bytearray] = {}
         self.error: Exception | None = None
-        self._in_field: bytearray | None = None
+        #: The name of the kept field whose part is being read.
+        self._in_field: str | None = None
         self._field = b""
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
@@ -459,7 +460,7 @@ class _PartReader:
             if name in self.fields:
                 self.error = InvalidField(f"one `{name}` per request", field=name)
             else:
-                self._in_field = self.fields[name] = bytearray()
+                self.fields[name], self._in_field = bytearray(), name
             return
         if name != "file" or self.error is not None:
             return
@@ -486,9 +487,10 @@ class _PartReader:
         if self._in_file is not None:
             self._in_file.write(data[start:end])
         elif self._in_field is not None:
-            self._in_field += data[start:end]
-            if len(self._in_field) > FIELD_BYTES and self.error is None:
-                name = next(name for name, value in self.fields.items() if value is self._in_field)
+            value = self.fields[self._in_field]
+            value += data[start:end]
+            if len(value) > FIELD_BYTES and self.error is None:
+                name = self._in_field
                 self.error = TooLarge(f"the field `{name}` is larger than {FIELD_BYTES} bytes", field=name)
                 self._in_field = None
 
